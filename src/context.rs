@@ -1,0 +1,206 @@
+//! The loop current on this thread, and the free functions that act on it.
+//!
+//! This is the crate's only thread-local state: which loop is running (or entered) on this
+//! thread. It is set for the length of a run call or `EventLoop::enter` and restored after,
+//! so it never outlives the loop that set it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::Core;
+use crate::task::{Remote, Target};
+use crate::{CallbackHandle, Handle, Instant, JoinHandle, TimerHandle};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes `core` current until dropped, restoring what was current before.
+pub(crate) struct EnterGuard {
+    previous: Option<Rc<Core>>,
+}
+
+impl EnterGuard {
+    pub(crate) fn new(core: &Rc<Core>) -> EnterGuard {
+        let previous = CURRENT.with(|c| c.replace(Some(core.clone())));
+        EnterGuard { previous }
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| c.replace(previous));
+    }
+}
+
+/// Marks a run call in progress on this thread; `None` if one already is.
+pub(crate) struct RunGuard {
+    _enter: EnterGuard,
+}
+
+impl RunGuard {
+    pub(crate) fn enter(core: &Rc<Core>) -> Option<RunGuard> {
+        if RUNNING.with(|r| r.replace(true)) {
+            return None;
+        }
+        Some(RunGuard {
+            _enter: EnterGuard::new(core),
+        })
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|r| r.set(false));
+    }
+}
+
+/// Queues `target` directly if its loop is current on this thread.
+pub(crate) fn wake_local(remote: &Arc<Remote>, target: Target) -> bool {
+    CURRENT
+        .try_with(|c| match c.try_borrow() {
+            Ok(current) => match &*current {
+                Some(core) if Arc::ptr_eq(&core.remote, remote) => core.wake(target),
+                _ => false,
+            },
+            Err(_) => false,
+        })
+        .unwrap_or(false)
+}
+
+pub(crate) fn try_core() -> Option<Rc<Core>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+#[track_caller]
+pub(crate) fn core(what: &str) -> Rc<Core> {
+    try_core().unwrap_or_else(|| {
+        panic!(
+            "simloop::{what} was called outside a simloop loop: call it from a callback or task \
+             the loop runs, or wrap the call in EventLoop::enter(|| ...)"
+        )
+    })
+}
+
+/// A [`Handle`] to the loop running (or entered) on this thread.
+///
+/// # Panics
+/// Outside a loop. [`try_current`] returns `None` instead.
+#[track_caller]
+pub fn current() -> Handle {
+    Handle {
+        core: core("current()"),
+    }
+}
+
+/// A [`Handle`] to the loop running (or entered) on this thread, if any.
+pub fn try_current() -> Option<Handle> {
+    try_core().map(|core| Handle { core })
+}
+
+/// The current loop's virtual time.
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn now() -> Instant {
+    core("now()").now()
+}
+
+/// Spawns a task on the current loop; see [`EventLoop::spawn`](crate::EventLoop::spawn).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    core("spawn()").spawn(future, None, std::panic::Location::caller())
+}
+
+/// Spawns a named task on the current loop; the name appears in errors, traces and
+/// `pending_tasks()`.
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn spawn_named<F>(name: &str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    core("spawn_named()").spawn(future, Some(name.into()), std::panic::Location::caller())
+}
+
+/// Schedules `f` on the current loop; see [`EventLoop::call_soon`](crate::EventLoop::call_soon).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
+    current().call_soon(f)
+}
+
+/// Schedules `f` after `delay` on the current loop; see
+/// [`EventLoop::call_later`](crate::EventLoop::call_later).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
+    current().call_later(delay, f)
+}
+
+/// Schedules `f` at `when` on the current loop; see
+/// [`EventLoop::call_at`](crate::EventLoop::call_at).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
+    current().call_at(when, f)
+}
+
+/// Stops the current loop once the current iteration has finished; see
+/// [`EventLoop::stop`](crate::EventLoop::stop).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn stop() {
+    core("stop()").stop();
+}
+
+/// Records a user event in the current loop's trace (when tracing is on).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn mark(label: impl Into<String>) {
+    let label = label.into();
+    core("mark()")
+        .st
+        .borrow_mut()
+        .record(|| crate::trace::Event::Mark(label));
+}
+
+/// The next number from the current loop's deterministic random generator (seeded with
+/// [`Builder::seed`](crate::Builder::seed)).
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn random_u64() -> u64 {
+    core("random_u64()").st.borrow_mut().rng.next_u64()
+}
+
+pub(crate) fn is_running() -> bool {
+    RUNNING.try_with(Cell::get).unwrap_or(false)
+}

@@ -1,0 +1,897 @@
+//! The loop's state and its iteration: the ordering contract lives here.
+//!
+//! All mutable state sits in one `RefCell<State>`. It is borrowed only for bookkeeping and
+//! never while user code runs: a callback or task future is taken out of the state, the
+//! borrow is released, the user code runs, and the result is put back. So user code may
+//! call back into the loop (schedule, spawn, cancel, wake) at any point.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
+use crate::event_loop::{Config, PanicPolicy};
+use crate::rng::Rng;
+use crate::slab::{Key, Slab};
+use crate::stats::Stats;
+use crate::task::{JoinHandle, JoinState, Remote, Target, TaskFuture, TaskId, TaskSlot, TaskWaker};
+use crate::trace::{Event, Trace, TraceEvent};
+use crate::Instant;
+
+/// One entry of the ready queue. A task step is a callback like any other.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ready {
+    /// A `call_soon` callback, or a timer that fell due.
+    Entry(Key),
+    /// One poll of a spawned task.
+    Task(Key),
+    /// One poll of the main future of the `run_until_complete` with this generation.
+    Main(u64),
+    /// The stop that the main future's completion queues (CPython's done callback).
+    StopMain(u64),
+}
+
+/// What a callback or timer entry does when it runs.
+pub(crate) enum Action {
+    Call(Box<dyn FnOnce()>),
+    /// A `sleep`'s timer: wakes the sleeping task, then stays as `Fired` until the sleep sees it.
+    Wake(Option<Waker>),
+    Fired,
+}
+
+pub(crate) struct Entry {
+    pub(crate) id: u64,
+    pub(crate) action: Action,
+    pub(crate) location: &'static Location<'static>,
+    /// True while the timer waits in the heap, i.e. is live.
+    pub(crate) in_heap: bool,
+}
+
+/// A timer in the heap, ordered by (deadline, registration).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TimerRef {
+    deadline: Instant,
+    seq: u64,
+    key: Key,
+}
+
+/// Which run call is in progress, i.e. when it ends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// `run_until_complete` and `run_forever`: until stopped; idle is a stall.
+    UntilStopped,
+    /// `run`: until nothing is ready and no timer is live.
+    Quiescent,
+    /// `run_until`/`advance`: until nothing is due at or before the target.
+    Until(Instant),
+    /// `run_once`: one iteration.
+    Once,
+}
+
+/// Who is running right now, for panic reports and slow-callback warnings.
+#[derive(Clone)]
+pub(crate) enum Who {
+    Callback(u64, &'static Location<'static>),
+    Task(TaskId, Option<Rc<str>>),
+    Main,
+}
+
+impl Who {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Who::Callback(id, loc) => format!("callback #{id} (scheduled at {loc})"),
+            Who::Task(id, Some(name)) => format!("task {id} '{name}'"),
+            Who::Task(id, None) => format!("task {id}"),
+            Who::Main => "the main future".to_string(),
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) now: Instant,
+    pub(crate) iteration: u64,
+    pub(crate) ready: VecDeque<Ready>,
+    pub(crate) entries: Slab<Entry>,
+    heap: BinaryHeap<Reverse<TimerRef>>,
+    live_timers: usize,
+    next_seq: u64,
+    next_entry_id: u64,
+    pub(crate) tasks: Slab<TaskSlot>,
+    next_task_id: u64,
+    pub(crate) stopping: bool,
+    pub(crate) closed: bool,
+    /// Generation of the main future being run, 0 when none.
+    main_gen: u64,
+    main_counter: u64,
+    pub(crate) rng: Rng,
+    pub(crate) stats: Stats,
+    pub(crate) trace: Option<Vec<TraceEvent>>,
+    /// A failure that ends the run call at once (panic under `Fail`, time limit in `block_for`).
+    pub(crate) failure: Option<LoopError>,
+    pub(crate) current: Option<Who>,
+    /// Virtual time `block_for` spent inside the current callback.
+    pub(crate) blocked: Duration,
+}
+
+impl State {
+    pub(crate) fn record(&mut self, event: impl FnOnce() -> Event) {
+        if let Some(trace) = &mut self.trace {
+            trace.push(TraceEvent {
+                at: self.now,
+                iteration: self.iteration,
+                event: event(),
+            });
+        }
+    }
+
+    fn next_entry_id(&mut self) -> u64 {
+        self.next_entry_id += 1;
+        self.next_entry_id
+    }
+
+    /// The earliest live deadline; dead heap entries met on the way are dropped.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if self.entries.get(top.key).is_some_and(|e| e.in_heap) {
+                return Some(top.deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    fn add_timer(
+        &mut self,
+        deadline: Instant,
+        action: Action,
+        location: &'static Location<'static>,
+    ) -> (Key, u64) {
+        let id = self.next_entry_id();
+        let live = deadline != Instant::MAX;
+        let key = self.entries.insert(Entry {
+            id,
+            action,
+            location,
+            in_heap: live,
+        });
+        if live {
+            self.next_seq += 1;
+            self.heap.push(Reverse(TimerRef {
+                deadline,
+                seq: self.next_seq,
+                key,
+            }));
+            self.live_timers += 1;
+            self.stats.max_timers = self.stats.max_timers.max(self.live_timers);
+        }
+        self.stats.timers_set += 1;
+        self.record(|| Event::TimerSet { id, when: deadline });
+        (key, id)
+    }
+
+    /// Removes a pending entry; the caller drops it once the borrow is released.
+    pub(crate) fn remove_entry(&mut self, key: Key) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        if entry.in_heap {
+            self.live_timers -= 1;
+            self.stats.timers_cancelled += 1;
+            // Cancelled timers stay in the heap until they surface; rebuild it when they
+            // outnumber the live ones, so churn (e.g. timeouts that never fire) stays bounded.
+            if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
+                let entries = &self.entries;
+                self.heap
+                    .retain(|Reverse(t)| entries.get(t.key).is_some_and(|e| e.in_heap));
+            }
+        }
+        let id = entry.id;
+        self.record(|| Event::Cancel { id });
+        Some(entry)
+    }
+
+    /// Step 2 of an iteration: every timer due by now goes to the back of the ready queue, in
+    /// (deadline, registration) order.
+    fn promote_due(&mut self) {
+        while let Some(Reverse(top)) = self.heap.peek().copied() {
+            if top.deadline > self.now {
+                break;
+            }
+            self.heap.pop();
+            let Some(entry) = self.entries.get_mut(top.key) else {
+                continue;
+            };
+            if !entry.in_heap {
+                continue;
+            }
+            entry.in_heap = false;
+            let id = entry.id;
+            self.live_timers -= 1;
+            self.ready.push_back(Ready::Entry(top.key));
+            self.stats.timers_fired += 1;
+            let lateness = self.now - top.deadline;
+            self.stats.max_lateness = self.stats.max_lateness.max(lateness);
+            self.record(|| Event::TimerFire { id, lateness });
+        }
+    }
+
+    fn pending_tasks(&self) -> Vec<TaskInfo> {
+        let mut v: Vec<TaskInfo> = self.tasks.values().map(TaskSlot::info).collect();
+        v.sort_by_key(|t| t.id);
+        v
+    }
+
+    fn push_target(&mut self, target: Target) {
+        self.ready.push_back(match target {
+            Target::Task(key) => Ready::Task(key),
+            Target::Main(gen) => Ready::Main(gen),
+        });
+    }
+}
+
+/// The loop proper, shared by `EventLoop`, every `Handle`, and the thread-local context.
+pub(crate) struct Core {
+    pub(crate) st: RefCell<State>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) cfg: Config,
+    pub(crate) pool: RefCell<crate::blocking::Pool>,
+}
+
+/// The main future, as the run loop sees it: poll it, true when it has completed.
+pub(crate) type MainPoll<'a> = &'a mut dyn FnMut(&mut Context<'_>) -> bool;
+
+impl Core {
+    pub(crate) fn new(cfg: Config) -> Rc<Core> {
+        Rc::new(Core {
+            st: RefCell::new(State {
+                now: Instant::ZERO,
+                iteration: 0,
+                ready: VecDeque::new(),
+                entries: Slab::new(),
+                heap: BinaryHeap::new(),
+                live_timers: 0,
+                next_seq: 0,
+                next_entry_id: 0,
+                tasks: Slab::new(),
+                next_task_id: 0,
+                stopping: false,
+                closed: false,
+                main_gen: 0,
+                main_counter: 0,
+                rng: Rng::new(cfg.seed),
+                stats: Stats::default(),
+                trace: cfg.trace.then(Vec::new),
+                failure: None,
+                current: None,
+                blocked: Duration::ZERO,
+            }),
+            remote: Arc::new(Remote::default()),
+            pool: RefCell::new(crate::blocking::Pool::new(cfg.blocking_workers)),
+            cfg,
+        })
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.st.borrow().now
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.st.borrow().closed
+    }
+
+    /// Queues `f`; returns its entry key and id, or `None` (and drops `f`) once closed.
+    pub(crate) fn call_soon(
+        &self,
+        f: Box<dyn FnOnce()>,
+        location: &'static Location<'static>,
+    ) -> Option<(Key, u64)> {
+        let mut st = self.st.borrow_mut();
+        if st.closed {
+            drop(st);
+            drop(f);
+            return None;
+        }
+        let id = st.next_entry_id();
+        let key = st.entries.insert(Entry {
+            id,
+            action: Action::Call(f),
+            location,
+            in_heap: false,
+        });
+        st.ready.push_back(Ready::Entry(key));
+        Some((key, id))
+    }
+
+    /// Registers a timer for `f`; `None` (and drops `f`) once closed.
+    pub(crate) fn call_at(
+        &self,
+        when: Instant,
+        f: Box<dyn FnOnce()>,
+        location: &'static Location<'static>,
+    ) -> Option<(Key, u64)> {
+        let mut st = self.st.borrow_mut();
+        if st.closed {
+            drop(st);
+            drop(f);
+            return None;
+        }
+        Some(st.add_timer(when, Action::Call(f), location))
+    }
+
+    /// Registers a timer that wakes `waker`, for `sleep` and friends.
+    pub(crate) fn add_wake_timer(
+        &self,
+        when: Instant,
+        waker: Waker,
+        location: &'static Location<'static>,
+    ) -> Option<Key> {
+        let mut st = self.st.borrow_mut();
+        if st.closed {
+            return None;
+        }
+        Some(st.add_timer(when, Action::Wake(Some(waker)), location).0)
+    }
+
+    /// True once the wake timer has run; otherwise remembers the newest waker.
+    pub(crate) fn poll_wake_timer(&self, key: Key, waker: &Waker) -> bool {
+        let mut st = self.st.borrow_mut();
+        match st.entries.get_mut(key) {
+            Some(Entry {
+                action: Action::Fired,
+                ..
+            }) => {
+                st.entries.remove(key);
+                true
+            }
+            Some(Entry {
+                action: Action::Wake(slot),
+                ..
+            }) => {
+                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    let old = slot.replace(waker.clone());
+                    drop(st);
+                    drop(old);
+                }
+                false
+            }
+            Some(Entry {
+                action: Action::Call(_),
+                ..
+            }) => unreachable!("wake timer holds a callback"),
+            // Dropped by close(): the sleep never completes, like every other pending thing.
+            None => false,
+        }
+    }
+
+    /// Cancels a pending callback or timer; true if it was pending and now will not run.
+    pub(crate) fn cancel_entry(&self, key: Key) -> bool {
+        let removed = self.st.borrow_mut().remove_entry(key);
+        let was_pending = removed
+            .as_ref()
+            .is_some_and(|e| !matches!(e.action, Action::Fired));
+        drop(removed);
+        was_pending
+    }
+
+    pub(crate) fn spawn<F>(
+        self: &Rc<Self>,
+        future: F,
+        name: Option<Rc<str>>,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let join = Rc::new(JoinState::new());
+        let mut st = self.st.borrow_mut();
+        st.next_task_id += 1;
+        let id = TaskId(st.next_task_id);
+        if st.closed {
+            drop(st);
+            drop(future);
+            join.complete(Err(JoinError::Cancelled));
+            return JoinHandle {
+                state: join,
+                core: Rc::downgrade(self),
+                key: None,
+                id,
+            };
+        }
+        let body: Pin<Box<dyn Future<Output = ()>>> = Box::pin(TaskFuture {
+            future,
+            join: join.clone(),
+        });
+        let remote = self.remote.clone();
+        let sink = join.clone();
+        let key = st.tasks.insert_with(|key| {
+            let flag = Arc::new(TaskWaker {
+                target: Target::Task(key),
+                queued: AtomicBool::new(true),
+                remote,
+            });
+            TaskSlot {
+                id,
+                name: name.clone(),
+                spawned_at,
+                future: Some(body),
+                waker: Waker::from(flag.clone()),
+                flag,
+                cancel_requested: false,
+                join: sink,
+            }
+        });
+        st.ready.push_back(Ready::Task(key));
+        st.stats.tasks_spawned += 1;
+        st.record(|| Event::TaskSpawn {
+            task: id,
+            name: name.as_deref().map(str::to_string),
+        });
+        drop(st);
+        JoinHandle {
+            state: join,
+            core: Rc::downgrade(self),
+            key: Some(key),
+            id,
+        }
+    }
+
+    pub(crate) fn cancel_task(&self, key: Key) -> bool {
+        let mut st = self.st.borrow_mut();
+        let Some(slot) = st.tasks.get_mut(key) else {
+            return false;
+        };
+        slot.cancel_requested = true;
+        if !slot.flag.queued.swap(true, Ordering::AcqRel) {
+            st.ready.push_back(Ready::Task(key));
+        }
+        true
+    }
+
+    /// A wake on the loop's own thread: straight into the ready queue. False if the state is
+    /// busy (the caller then goes through the remote queue, taken in next iteration).
+    pub(crate) fn wake(&self, target: Target) -> bool {
+        let Ok(mut st) = self.st.try_borrow_mut() else {
+            return false;
+        };
+        if !st.closed {
+            st.push_target(target);
+        }
+        true
+    }
+
+    pub(crate) fn stop(&self) {
+        let mut st = self.st.borrow_mut();
+        st.stopping = true;
+        st.record(|| Event::Stop);
+    }
+
+    pub(crate) fn pending_tasks(&self) -> Vec<TaskInfo> {
+        self.st.borrow().pending_tasks()
+    }
+
+    /// Runs iterations until `mode` says the call is over.
+    pub(crate) fn run(
+        self: &Rc<Self>,
+        mode: Mode,
+        mut main: Option<MainPoll<'_>>,
+    ) -> Result<(), LoopError> {
+        let at = self.now();
+        if self.is_closed() {
+            return Err(LoopError::Closed { at });
+        }
+        let Some(_guard) = crate::context::RunGuard::enter(self) else {
+            return Err(LoopError::NestedRun { at });
+        };
+        let main_waker = main.is_some().then(|| {
+            let mut st = self.st.borrow_mut();
+            st.main_counter += 1;
+            st.main_gen = st.main_counter;
+            let gen = st.main_gen;
+            st.ready.push_back(Ready::Main(gen));
+            let flag = Arc::new(TaskWaker {
+                target: Target::Main(st.main_gen),
+                queued: AtomicBool::new(true),
+                remote: self.remote.clone(),
+            });
+            (flag.clone(), Waker::from(flag))
+        });
+        let result = loop {
+            if let Err(e) = self.idle_check(mode) {
+                break e;
+            }
+            if let Err(e) = self.iteration(&mut main, main_waker.as_ref()) {
+                break Err(e);
+            }
+            if mode == Mode::Once || self.st.borrow().stopping {
+                break Ok(());
+            }
+        };
+        let mut st = self.st.borrow_mut();
+        st.stopping = false;
+        st.main_gen = 0;
+        st.current = None;
+        result
+    }
+
+    /// Before an iteration: `Err(Ok(()))` if the run call is over, `Err(Err(_))` if it
+    /// stalled, `Ok(())` to go on.
+    fn idle_check(&self, mode: Mode) -> Result<(), Result<(), LoopError>> {
+        let remote = self.remote.take();
+        let mut st = self.st.borrow_mut();
+        for target in remote {
+            st.push_target(target);
+        }
+        if !st.ready.is_empty() || st.stopping {
+            return Ok(());
+        }
+        let next = st.next_deadline();
+        match mode {
+            Mode::UntilStopped if next.is_none() => Err(Err(LoopError::Stalled {
+                at: st.now,
+                pending: st.pending_tasks(),
+            })),
+            Mode::Quiescent | Mode::Once if next.is_none() => Err(Ok(())),
+            Mode::Until(target) if next.is_none_or(|d| d > target) => {
+                if target > st.now {
+                    if let Some(limit) = self.over_limit(target) {
+                        return Err(Err(LoopError::TimeLimit { at: st.now, limit }));
+                    }
+                    st.now = target;
+                }
+                Err(Ok(()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The time limit, if `t` lies past it.
+    pub(crate) fn over_limit(&self, t: Instant) -> Option<Duration> {
+        self.cfg
+            .time_limit
+            .filter(|limit| t > Instant::ZERO + *limit)
+    }
+
+    /// One iteration: jump the clock if idle, promote due timers, run the snapshot.
+    fn iteration(
+        self: &Rc<Self>,
+        main: &mut Option<MainPoll<'_>>,
+        main_waker: Option<&(Arc<TaskWaker>, Waker)>,
+    ) -> Result<(), LoopError> {
+        let batch = {
+            let mut st = self.st.borrow_mut();
+            st.iteration += 1;
+            st.stats.iterations += 1;
+            if st.ready.is_empty() && !st.stopping {
+                if let Some(next) = st.next_deadline() {
+                    if next > st.now {
+                        if let Some(limit) = self.over_limit(next) {
+                            return Err(LoopError::TimeLimit { at: st.now, limit });
+                        }
+                        let from = st.now;
+                        st.now = next;
+                        st.stats.clock_jumps += 1;
+                        st.record(|| Event::ClockJump { from, to: next });
+                    }
+                }
+            }
+            st.promote_due();
+            st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
+            st.ready.len()
+        };
+        for _ in 0..batch {
+            let item = {
+                let mut st = self.st.borrow_mut();
+                let Some(item) = st.ready.pop_front() else {
+                    break;
+                };
+                item
+            };
+            match item {
+                Ready::Entry(key) => self.run_entry(key)?,
+                Ready::Task(key) => self.run_task(key)?,
+                Ready::Main(gen) => self.run_main(gen, main, main_waker)?,
+                Ready::StopMain(gen) => {
+                    let mut st = self.st.borrow_mut();
+                    if st.main_gen == gen {
+                        st.stats.callbacks_run += 1;
+                        st.stopping = true;
+                    }
+                }
+            }
+            if let Some(err) = self.st.borrow_mut().failure.take() {
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one more step against the step limit; puts `item` back if the limit is reached.
+    fn take_step(&self, st: &mut State, item: Ready, who: Who) -> Result<(), LoopError> {
+        if let Some(limit) = self.cfg.step_limit {
+            if st.stats.callbacks_run >= limit {
+                st.ready.push_front(item);
+                return Err(LoopError::StepLimit { at: st.now, limit });
+            }
+        }
+        st.stats.callbacks_run += 1;
+        st.current = Some(who);
+        st.blocked = Duration::ZERO;
+        Ok(())
+    }
+
+    fn run_entry(&self, key: Key) -> Result<(), LoopError> {
+        let mut st = self.st.borrow_mut();
+        let Some(entry) = st.entries.get(key) else {
+            return Ok(());
+        };
+        if matches!(entry.action, Action::Fired) {
+            return Ok(());
+        }
+        let (id, location) = (entry.id, entry.location);
+        self.take_step(&mut st, Ready::Entry(key), Who::Callback(id, location))?;
+        let entry = st.entries.get_mut(key).expect("entry just seen");
+        if let Action::Wake(waker) = &mut entry.action {
+            // The sleep removes the entry once it sees it fired.
+            let waker = waker.take();
+            entry.action = Action::Fired;
+            st.current = None;
+            drop(st);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Ok(());
+        }
+        let Some(Entry {
+            action: Action::Call(f),
+            ..
+        }) = st.entries.remove(key)
+        else {
+            unreachable!("entry just seen")
+        };
+        st.record(|| Event::CallbackRun { id });
+        drop(st);
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        self.after_step(outcome.err(), false);
+        Ok(())
+    }
+
+    fn run_task(&self, key: Key) -> Result<(), LoopError> {
+        let mut st = self.st.borrow_mut();
+        let Some(slot) = st.tasks.get_mut(key) else {
+            return Ok(());
+        };
+        let (id, name) = (slot.id, slot.name.clone());
+        if slot.cancel_requested {
+            let slot = st.tasks.remove(key).expect("slot just seen");
+            slot.flag.queued.store(true, Ordering::Release);
+            st.record(|| Event::TaskCancel { task: id });
+            drop(st);
+            drop(slot.future);
+            slot.join.fail(JoinError::Cancelled);
+            return Ok(());
+        }
+        self.take_step(&mut st, Ready::Task(key), Who::Task(id, name))?;
+        let slot = st.tasks.get_mut(key).expect("slot just seen");
+        slot.flag.queued.store(false, Ordering::Release);
+        let mut future = slot
+            .future
+            .take()
+            .expect("a task is never polled re-entrantly");
+        let waker = slot.waker.clone();
+        st.stats.polls += 1;
+        st.record(|| Event::TaskPoll { task: Some(id) });
+        drop(st);
+
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        }));
+
+        let mut st = self.st.borrow_mut();
+        match outcome {
+            Ok(Poll::Pending) => {
+                if let Some(slot) = st.tasks.get_mut(key) {
+                    slot.future = Some(future);
+                    return Ok(());
+                }
+                drop(st);
+                drop(future);
+                Ok(())
+            }
+            Ok(Poll::Ready(())) => {
+                let slot = st.tasks.remove(key);
+                if let Some(slot) = &slot {
+                    slot.flag.queued.store(true, Ordering::Release);
+                }
+                st.record(|| Event::TaskFinish { task: Some(id) });
+                drop(st);
+                drop(slot);
+                drop(future);
+                self.after_step(None, false);
+                Ok(())
+            }
+            Err(payload) => {
+                let slot = st.tasks.remove(key);
+                drop(st);
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(future)));
+                let detached = match &slot {
+                    Some(slot) => {
+                        slot.flag.queued.store(true, Ordering::Release);
+                        slot.join
+                            .fail(JoinError::Panicked(panic_message(&*payload)));
+                        slot.join.is_detached()
+                    }
+                    None => true,
+                };
+                self.after_step(Some(payload), !detached);
+                Ok(())
+            }
+        }
+    }
+
+    fn run_main(
+        &self,
+        gen: u64,
+        main: &mut Option<MainPoll<'_>>,
+        main_waker: Option<&(Arc<TaskWaker>, Waker)>,
+    ) -> Result<(), LoopError> {
+        let (Some(poll), Some((flag, waker))) = (main.as_mut(), main_waker) else {
+            return Ok(());
+        };
+        let mut st = self.st.borrow_mut();
+        if st.main_gen != gen {
+            return Ok(());
+        }
+        self.take_step(&mut st, Ready::Main(gen), Who::Main)?;
+        flag.queued.store(false, Ordering::Release);
+        st.stats.polls += 1;
+        st.record(|| Event::TaskPoll { task: None });
+        drop(st);
+        let outcome = catch_unwind(AssertUnwindSafe(|| poll(&mut Context::from_waker(waker))));
+        match outcome {
+            Ok(true) => {
+                flag.queued.store(true, Ordering::Release);
+                *main = None;
+                let mut st = self.st.borrow_mut();
+                st.record(|| Event::TaskFinish { task: None });
+                st.ready.push_back(Ready::StopMain(gen));
+                drop(st);
+                self.after_step(None, false);
+            }
+            Ok(false) => self.after_step(None, false),
+            Err(payload) => {
+                *main = None;
+                let mut st = self.st.borrow_mut();
+                let message = panic_message(&*payload);
+                st.record(|| Event::Panic {
+                    who: Who::Main.describe(),
+                    message: message.clone(),
+                });
+                return Err(LoopError::Panicked {
+                    at: st.now,
+                    who: Who::Main.describe(),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After a callback or task step: slow-callback warning, then the panic policy.
+    /// `joined` says a task's panic has a `JoinHandle` waiting to receive it.
+    fn after_step(&self, panic: Option<Box<dyn std::any::Any + Send>>, joined: bool) {
+        let mut st = self.st.borrow_mut();
+        let who = st.current.take();
+        let blocked = std::mem::take(&mut st.blocked);
+        if let (Some(threshold), Some(who)) = (self.cfg.slow_callback, &who) {
+            if blocked >= threshold && !blocked.is_zero() {
+                let who = who.describe();
+                eprintln!("Executing {who} took {:.3}s", blocked.as_secs_f64());
+                st.record(|| Event::SlowCallback { who, took: blocked });
+            }
+        }
+        let Some(payload) = panic else {
+            return;
+        };
+        let who = who.map_or_else(|| "a callback".to_string(), |w| w.describe());
+        let message = panic_message(&*payload);
+        st.record(|| Event::Panic {
+            who: who.clone(),
+            message: message.clone(),
+        });
+        let error = LoopError::Panicked {
+            at: st.now,
+            who,
+            message,
+        };
+        match self.cfg.panic_policy {
+            PanicPolicy::Fail => st.failure = Some(error),
+            PanicPolicy::Report if joined => {}
+            PanicPolicy::Report => {
+                drop(st);
+                match &self.cfg.exception_handler {
+                    Some(handler) => handler(&error),
+                    None => eprintln!("simloop: {error}"),
+                }
+            }
+        }
+        drop(payload);
+    }
+
+    /// Moves the clock forward by `d` at once, as a blocking call inside a callback would.
+    pub(crate) fn block_for(&self, d: Duration) {
+        let mut st = self.st.borrow_mut();
+        let target = st.now + d;
+        if let Some(limit) = self.over_limit(target) {
+            st.failure = Some(LoopError::TimeLimit { at: st.now, limit });
+        }
+        st.now = target;
+        st.blocked += d;
+        let who = st
+            .current
+            .as_ref()
+            .map_or_else(|| "the caller".to_string(), Who::describe);
+        st.record(|| Event::Blocked { who, duration: d });
+    }
+
+    pub(crate) fn trace(&self) -> Trace {
+        Trace {
+            events: self.st.borrow().trace.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Drops every pending callback, timer and task, in that order (callbacks in queue order,
+    /// timers by deadline, tasks by id), with the state released so destructors may call back.
+    pub(crate) fn close(&self) {
+        let (callbacks, timers, tasks) = {
+            let mut st = self.st.borrow_mut();
+            if st.closed {
+                return;
+            }
+            st.closed = true;
+            let ready = std::mem::take(&mut st.ready);
+            let mut callbacks = Vec::new();
+            for item in ready {
+                if let Ready::Entry(key) = item {
+                    if let Some(e) = st.entries.remove(key) {
+                        callbacks.push(e);
+                    }
+                }
+            }
+            let mut timers: Vec<(Instant, u64, Key)> = std::mem::take(&mut st.heap)
+                .into_iter()
+                .map(|Reverse(t)| (t.deadline, t.seq, t.key))
+                .collect();
+            timers.sort();
+            let mut pending: Vec<Entry> = timers
+                .into_iter()
+                .filter_map(|(_, _, key)| st.entries.remove(key))
+                .collect();
+            // Wake timers of sleeps and timers at Instant::MAX are not in the heap.
+            pending.extend(st.entries.drain());
+            st.live_timers = 0;
+            let mut tasks = st.tasks.drain();
+            tasks.sort_by_key(|t| t.id);
+            for t in &tasks {
+                t.flag.queued.store(true, Ordering::Release);
+                let task = t.id;
+                st.record(|| Event::TaskCancel { task });
+            }
+            (callbacks, pending, tasks)
+        };
+        for entry in callbacks.into_iter().chain(timers) {
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(entry)));
+        }
+        for task in tasks {
+            let TaskSlot { future, join, .. } = task;
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(future)));
+            join.fail(JoinError::Cancelled);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! # simloop
+//!
+//! A deterministic, single-threaded async executor with a virtual clock, for testing async
+//! code. Time never passes by itself: when nothing is ready, the clock jumps straight to the
+//! next timer. Programs written in the style of Python's asyncio (`call_soon`, `call_later`,
+//! `sleep`, `run_until_complete`) run in microseconds and produce the same events, at the
+//! same virtual instants, on every run.
+//!
+//! ## A first test
+//!
+//! ```
+//! use simloop::{sleep, EventLoop};
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//!
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//! let mut lp = EventLoop::new();
+//! let l = log.clone();
+//! lp.call_later(Duration::from_secs(1), move || l.borrow_mut().push(format!("[{}] timer", simloop::now())));
+//! let l = log.clone();
+//! let out = lp
+//!     .run_until_complete(async move {
+//!         l.borrow_mut().push(format!("[{}] start", simloop::now()));
+//!         sleep(Duration::from_secs(2)).await;
+//!         l.borrow_mut().push(format!("[{}] done", simloop::now()));
+//!         42
+//!     })
+//!     .unwrap();
+//! assert_eq!(out, 42);
+//! assert_eq!(*log.borrow(), ["[0s] start", "[1s] timer", "[2s] done"]);
+//! ```
+//!
+//! ## The ordering contract
+//!
+//! There is one FIFO ready queue of callbacks; a task step is a callback too. One iteration:
+//!
+//! 1. If the ready queue is empty and no stop is pending, the clock jumps to the earliest live
+//!    timer deadline. Cancelled timers never attract the clock.
+//! 2. Every timer with deadline <= now moves to the back of the ready queue, in (deadline,
+//!    registration) order: equal deadlines fire first-registered first.
+//! 3. Exactly the callbacks in the queue at this point run, in order. Whatever they schedule
+//!    (`call_soon`, a wake, a zero or past `call_later`) runs in a later iteration.
+//!
+//! `spawn` queues a task's first poll with `call_soon`; a wake queues one poll (never two).
+//! `sleep(d)` is a timer whose callback wakes the task, so the task resumes one iteration
+//! after its timer fires, at the same instant, after that iteration's other callbacks,
+//! exactly as in CPython's asyncio:
+//!
+//! ```
+//! use simloop::{sleep, EventLoop};
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//!
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//! let mut lp = EventLoop::new();
+//! let l = log.clone();
+//! lp.spawn(async move {
+//!     sleep(Duration::from_secs(1)).await;
+//!     l.borrow_mut().push("task resumes");
+//! });
+//! let l = log.clone();
+//! lp.call_later(Duration::from_secs(1), move || l.borrow_mut().push("timer registered second"));
+//! lp.run().unwrap();
+//! // Both timers fire at 1s in registration order; the task's step comes one iteration later.
+//! assert_eq!(*log.borrow(), ["timer registered second", "task resumes"]);
+//! ```
+//!
+//! ## Errors instead of hangs
+//!
+//! A run call that can never end returns [`LoopError::Stalled`] naming the pending tasks;
+//! panics are caught ([`PanicPolicy`]); [`Builder::time_limit`] and [`Builder::step_limit`]
+//! stop runaway loops.
+//!
+//! ```
+//! use simloop::{EventLoop, LoopError};
+//!
+//! let mut lp = EventLoop::new();
+//! let (_tx, rx) = futures::channel::oneshot::channel::<u32>();
+//! lp.spawn_named("waiter", async move { rx.await });
+//! let err = lp.run_forever().unwrap_err();
+//! assert!(matches!(&err, LoopError::Stalled { pending, .. } if pending[0].name.as_deref() == Some("waiter")));
+//! ```
+//!
+//! ## Threads
+//!
+//! A loop and its [`Handle`]s stay on one thread, and nothing in simloop starts a thread.
+//! Wakers are `Send + Sync`: a wake from another thread is taken in at the start of the
+//! loop's next iteration. The loop never waits for real time, so a loop that runs out of work
+//! while another thread still holds a waker reports [`LoopError::Stalled`].
+//!
+//! Use `futures::select_biased!` rather than `futures::select!`: the latter draws from a
+//! process-global random generator and breaks determinism.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+mod blocking;
+mod context;
+mod core;
+mod error;
+mod event_loop;
+mod handle;
+mod instant;
+mod interval;
+mod rng;
+mod schedule;
+mod slab;
+mod sleep;
+mod stats;
+mod task;
+mod timeout;
+mod trace;
+
+pub use crate::blocking::{block_for, spawn_blocking};
+pub use crate::context::{
+    call_at, call_later, call_soon, current, mark, now, random_u64, spawn, spawn_named, stop,
+    try_current,
+};
+pub use crate::error::{JoinError, LoopError, TaskInfo};
+pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
+pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
+pub use crate::instant::Instant;
+pub use crate::interval::{interval, Interval, MissedTicks};
+pub use crate::schedule::Schedule;
+pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
+pub use crate::stats::Stats;
+pub use crate::task::{JoinHandle, TaskId};
+pub use crate::timeout::{timeout, timeout_at, Elapsed, Timeout};
+pub use crate::trace::{Event, Trace, TraceEvent};
