@@ -672,9 +672,12 @@ impl Core {
             let slot = st.tasks.remove(key).expect("slot just seen");
             slot.flag.queued.store(true, Ordering::Release);
             st.record(|| Event::TaskCancel { task: id });
+            st.current = Some(Who::Task(id, name));
             drop(st);
-            drop(slot.future);
+            // The future's destructors are user code too: a panic there is the task's.
+            let outcome = catch_unwind(AssertUnwindSafe(|| drop(slot.future)));
             slot.join.fail(JoinError::Cancelled);
+            self.after_step(outcome.err(), false);
             return Ok(());
         }
         self.take_step(&mut st, Ready::Task(key), Who::Task(id, name))?;
@@ -696,12 +699,10 @@ impl Core {
         let mut st = self.st.borrow_mut();
         match outcome {
             Ok(Poll::Pending) => {
-                if let Some(slot) = st.tasks.get_mut(key) {
-                    slot.future = Some(future);
-                    return Ok(());
-                }
+                let slot = st.tasks.get_mut(key).expect("only a step removes a task");
+                slot.future = Some(future);
                 drop(st);
-                drop(future);
+                self.after_step(None, false);
                 Ok(())
             }
             Ok(Poll::Ready(())) => {

@@ -67,6 +67,33 @@
 //! assert_eq!(*log.borrow(), ["timer registered second", "task resumes"]);
 //! ```
 //!
+//! ## Coroutines in the future
+//!
+//! As in asyncio, `call_soon` and `call_later` take a plain function, not a future: handing
+//! them a future does not compile.
+//!
+//! ```compile_fail
+//! let lp = simloop::EventLoop::new();
+//! lp.call_soon(async { println!("never runs") });
+//! ```
+//!
+//! To run a future later, schedule a closure that spawns it:
+//!
+//! ```
+//! use simloop::{sleep, EventLoop};
+//! use std::time::Duration;
+//!
+//! let mut lp = EventLoop::new();
+//! lp.call_later(Duration::from_secs(1), || {
+//!     simloop::spawn(async {
+//!         sleep(Duration::from_secs(1)).await;
+//!         assert_eq!(simloop::now().to_string(), "2s");
+//!     });
+//! });
+//! lp.run().unwrap();
+//! assert_eq!(lp.time().to_string(), "2s");
+//! ```
+//!
 //! ## Errors instead of hangs
 //!
 //! A run call that can never end returns [`LoopError::Stalled`] naming the pending tasks;
@@ -114,6 +141,11 @@ mod timeout;
 mod trace;
 
 pub use crate::blocking::{block_for, spawn_blocking};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use crate::context::{
     call_at, call_later, call_soon, current, mark, now, random_u64, spawn, spawn_named, stop,
     try_current,
