@@ -106,7 +106,8 @@ pub fn coroutines_in_the_future() -> Vec<String> {
 }
 
 fn main() {
-    let sections: [(&str, fn() -> Vec<String>); 3] = [
+    type Program = fn() -> Vec<String>;
+    let sections: [(&str, Program); 3] = [
         ("scheduling", scheduling),
         ("waiting", waiting),
         ("coroutines in the future", coroutines_in_the_future),

@@ -1,0 +1,489 @@
+//! simloop against tokio's paused clock, side by side in one process, same workloads.
+//!
+//! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how
+//! simloop's cost per event grows with the workload's size; `-- --quick` runs everything at a
+//! tenth of the size, once (a smoke run).
+
+use std::cell::Cell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant as WallInstant};
+
+use futures::{SinkExt, StreamExt};
+
+const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// xorshift64*, as the workloads specify.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new() -> Self {
+        XorShift(SEED)
+    }
+    fn next(&mut self) -> u64 {
+        let mut s = self.0;
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        self.0 = s;
+        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// One measured run: wall time and the virtual time the workload ended at.
+struct Run {
+    wall: Duration,
+    virtual_end: Duration,
+}
+
+fn simloop_loop(trace: bool) -> simloop::EventLoop {
+    simloop::EventLoop::builder().trace(trace).build()
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `spawn_all` inside a LocalSet on a paused tokio runtime until every task is done.
+fn tokio_run(spawn_all: impl FnOnce()) -> Run {
+    let rt = tokio_rt();
+    let local = tokio::task::LocalSet::new();
+    let start = WallInstant::now();
+    let t0 = rt.block_on(async { tokio::time::Instant::now() });
+    {
+        let _guard = local.enter();
+        let _rt = rt.enter();
+        spawn_all();
+    }
+    rt.block_on(local);
+    let virtual_end = rt.block_on(async { tokio::time::Instant::now() }) - t0;
+    Run {
+        wall: start.elapsed(),
+        virtual_end,
+    }
+}
+
+fn simloop_run(trace: bool, spawn_all: impl FnOnce()) -> Run {
+    let mut lp = simloop_loop(trace);
+    let start = WallInstant::now();
+    lp.enter(spawn_all);
+    lp.run().expect("workload runs to quiescence");
+    Run {
+        wall: start.elapsed(),
+        virtual_end: Duration::from_nanos(lp.time().as_nanos()),
+    }
+}
+
+// ---- W1: one-shot timers ------------------------------------------------------------------
+
+fn w1_delays(n: usize) -> Vec<u64> {
+    let mut rng = XorShift::new();
+    (0..n).map(|_| rng.next() % 1_000_000).collect()
+}
+
+fn w1_simloop_callbacks(delays: &[u64], trace: bool) -> Run {
+    let count = Rc::new(Cell::new(0u64));
+    let c = count.clone();
+    let run = simloop_run(trace, || {
+        for &d in delays {
+            let c = c.clone();
+            simloop::call_later(Duration::from_micros(d), move || c.set(c.get() + 1));
+        }
+    });
+    assert_eq!(count.get(), delays.len() as u64);
+    run
+}
+
+fn w1_simloop_tasks(delays: &[u64], trace: bool) -> Run {
+    let count = Rc::new(Cell::new(0u64));
+    let c = count.clone();
+    let run = simloop_run(trace, || {
+        for &d in delays {
+            let c = c.clone();
+            drop(simloop::spawn(async move {
+                simloop::sleep(Duration::from_micros(d)).await;
+                c.set(c.get() + 1);
+            }));
+        }
+    });
+    assert_eq!(count.get(), delays.len() as u64);
+    run
+}
+
+fn w1_tokio(delays: &[u64]) -> Run {
+    let count = Rc::new(Cell::new(0u64));
+    let c = count.clone();
+    let run = tokio_run(|| {
+        for &d in delays {
+            let c = c.clone();
+            drop(tokio::task::spawn_local(async move {
+                tokio::time::sleep(Duration::from_micros(d)).await;
+                c.set(c.get() + 1);
+            }));
+        }
+    });
+    assert_eq!(count.get(), delays.len() as u64);
+    run
+}
+
+/// The floor: a plain binary heap of (deadline, seq) popping boxed no-op closures.
+fn w1_floor(delays: &[u64]) -> Run {
+    struct Item(u64, u64, Box<dyn FnOnce()>);
+    impl PartialEq for Item {
+        fn eq(&self, o: &Self) -> bool {
+            (self.0, self.1) == (o.0, o.1)
+        }
+    }
+    impl Eq for Item {}
+    impl PartialOrd for Item {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Item {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            (self.0, self.1).cmp(&(o.0, o.1))
+        }
+    }
+    let start = WallInstant::now();
+    let count = Rc::new(Cell::new(0u64));
+    let mut heap = BinaryHeap::new();
+    for (seq, &d) in delays.iter().enumerate() {
+        let c = count.clone();
+        heap.push(Reverse(Item(d * 1000, seq as u64, Box::new(move || c.set(c.get() + 1)))));
+    }
+    let mut now = 0;
+    while let Some(Reverse(Item(deadline, _, f))) = heap.pop() {
+        now = deadline;
+        f();
+    }
+    assert_eq!(count.get(), delays.len() as u64);
+    Run {
+        wall: start.elapsed(),
+        virtual_end: Duration::from_nanos(now),
+    }
+}
+
+// ---- W2: sleepers --------------------------------------------------------------------------
+
+fn w2_plan(tasks: usize) -> Vec<Vec<u64>> {
+    let mut rng = XorShift::new();
+    (0..tasks)
+        .map(|_| (0..100).map(|_| 1 + rng.next() % 10_000).collect())
+        .collect()
+}
+
+fn w2_exact_end(plan: &[Vec<u64>]) -> Duration {
+    Duration::from_micros(plan.iter().map(|p| p.iter().sum::<u64>()).max().unwrap_or(0))
+}
+
+fn w2_simloop(plan: &[Vec<u64>], trace: bool) -> Run {
+    simloop_run(trace, || {
+        for delays in plan {
+            let delays = delays.clone();
+            drop(simloop::spawn(async move {
+                for d in delays {
+                    simloop::sleep(Duration::from_micros(d)).await;
+                }
+            }));
+        }
+    })
+}
+
+fn w2_tokio(plan: &[Vec<u64>]) -> Run {
+    tokio_run(|| {
+        for delays in plan {
+            let delays = delays.clone();
+            drop(tokio::task::spawn_local(async move {
+                for d in delays {
+                    tokio::time::sleep(Duration::from_micros(d)).await;
+                }
+            }));
+        }
+    })
+}
+
+// ---- W3: ping-pong -------------------------------------------------------------------------
+
+fn w3_simloop(messages: u64, trace: bool) -> Run {
+    simloop_run(trace, || {
+        let (mut to_b, mut from_a) = futures::channel::mpsc::unbounded::<u64>();
+        let (mut to_a, mut from_b) = futures::channel::mpsc::unbounded::<u64>();
+        drop(simloop::spawn(async move {
+            let mut i = 0;
+            while i < messages {
+                to_b.send(i).await.unwrap();
+                i = from_b.next().await.unwrap() + 1;
+            }
+        }));
+        drop(simloop::spawn(async move {
+            while let Some(i) = from_a.next().await {
+                if to_a.send(i + 1).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    })
+}
+
+fn w3_tokio(messages: u64) -> Run {
+    tokio_run(|| {
+        let (to_b, mut from_a) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let (to_a, mut from_b) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        drop(tokio::task::spawn_local(async move {
+            let mut i = 0;
+            while i < messages {
+                to_b.send(i).unwrap();
+                i = from_b.recv().await.unwrap() + 1;
+            }
+        }));
+        drop(tokio::task::spawn_local(async move {
+            while let Some(i) = from_a.recv().await {
+                if to_a.send(i + 1).is_err() {
+                    break;
+                }
+            }
+        }));
+    })
+}
+
+// ---- W5: timeout churn ---------------------------------------------------------------------
+
+fn w5_simloop(n: u64, trace: bool) -> Run {
+    simloop_run(trace, || {
+        drop(simloop::spawn(async move {
+            for _ in 0..n {
+                let r = simloop::timeout(
+                    Duration::from_secs(1),
+                    simloop::sleep(Duration::from_micros(1)),
+                )
+                .await;
+                assert!(r.is_ok());
+            }
+        }));
+    })
+}
+
+fn w5_tokio(n: u64) -> Run {
+    tokio_run(|| {
+        drop(tokio::task::spawn_local(async move {
+            for _ in 0..n {
+                let r = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tokio::time::sleep(Duration::from_micros(1)),
+                )
+                .await;
+                assert!(r.is_ok());
+            }
+        }));
+    })
+}
+
+// ---- W4: idle memory (in a child process, so each peak RSS is its own) ---------------------
+
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn w4_child(system: &str, tasks: usize) {
+    match system {
+        "simloop" => {
+            let mut lp = simloop_loop(false);
+            lp.enter(|| {
+                for _ in 0..tasks {
+                    drop(simloop::spawn(simloop::sleep(Duration::from_secs(3600))));
+                }
+            });
+            lp.run_until(simloop::Instant::from_nanos(1)).unwrap();
+            println!("{}", peak_rss_bytes());
+        }
+        _ => {
+            let rt = tokio_rt();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async {
+                for _ in 0..tasks {
+                    drop(tokio::task::spawn_local(tokio::time::sleep(Duration::from_secs(
+                        3600,
+                    ))));
+                }
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+            });
+            println!("{}", peak_rss_bytes());
+        }
+    }
+}
+
+fn w4_bytes_per_task(system: &str, tasks: usize) -> f64 {
+    let exe = std::env::current_exe().expect("own path");
+    let peak = |n: usize| -> f64 {
+        let out = Command::new(&exe)
+            .args(["--w4-child", system, &n.to_string()])
+            .output()
+            .expect("child runs");
+        String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(f64::NAN)
+    };
+    (peak(tasks) - peak(0)) / tasks as f64
+}
+
+// ---- table ---------------------------------------------------------------------------------
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: &'static str,
+    events: u64,
+    simloop: Duration,
+    traced: Option<Duration>,
+    tokio: Option<Duration>,
+    target: Option<f64>,
+    virtual_simloop: Duration,
+    virtual_tokio: Option<Duration>,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.6}s", d.as_secs_f64())
+}
+
+fn measure(reps: usize, mut simloop: impl FnMut(bool) -> Run, mut tokio: Option<&mut dyn FnMut() -> Run>) -> (Vec<Run>, Vec<Run>, Vec<Run>) {
+    let (mut s, mut t, mut tr) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        s.push(simloop(false));
+        if let Some(tokio) = tokio.as_mut() {
+            t.push(tokio());
+        }
+        tr.push(simloop(true));
+    }
+    (s, t, tr)
+}
+
+fn row(name: &'static str, events: u64, target: Option<f64>, runs: (Vec<Run>, Vec<Run>, Vec<Run>)) -> Row {
+    let (s, t, tr) = runs;
+    Row {
+        name,
+        events,
+        virtual_simloop: s[0].virtual_end,
+        virtual_tokio: t.first().map(|r| r.virtual_end),
+        simloop: median(s.iter().map(|r| r.wall).collect()),
+        traced: (!tr.is_empty()).then(|| median(tr.iter().map(|r| r.wall).collect())),
+        tokio: (!t.is_empty()).then(|| median(t.iter().map(|r| r.wall).collect())),
+        target,
+    }
+}
+
+fn compare(scale: u64, reps: usize) {
+    let n1 = 1_000_000 / scale as usize;
+    let delays = w1_delays(n1);
+    let plan = w2_plan(10_000 / scale as usize);
+    let (n3, n5) = (1_000_000 / scale, 1_000_000 / scale);
+
+    let mut rows = Vec::new();
+    let tokio_w1 = &mut || w1_tokio(&delays);
+    rows.push(row("W1 timers, callbacks", n1 as u64, Some(0.25), measure(reps, |t| w1_simloop_callbacks(&delays, t), Some(tokio_w1))));
+    let tokio_w1 = &mut || w1_tokio(&delays);
+    rows.push(row("W1 timers, tasks", n1 as u64, Some(0.5), measure(reps, |t| w1_simloop_tasks(&delays, t), Some(tokio_w1))));
+    rows.push(row("W1 floor: BinaryHeap", n1 as u64, None, {
+        let s: Vec<Run> = (0..reps).map(|_| w1_floor(&delays)).collect();
+        (s, Vec::new(), Vec::new())
+    }));
+    let tokio_w2 = &mut || w2_tokio(&plan);
+    rows.push(row("W2 sleepers", plan.len() as u64 * 100, Some(0.5), measure(reps, |t| w2_simloop(&plan, t), Some(tokio_w2))));
+    let tokio_w3 = &mut || w3_tokio(n3);
+    rows.push(row("W3 ping-pong", n3, Some(0.8), measure(reps, |t| w3_simloop(n3, t), Some(tokio_w3))));
+    let tokio_w5 = &mut || w5_tokio(n5);
+    rows.push(row("W5 timeout churn", n5, Some(0.5), measure(reps, |t| w5_simloop(n5, t), Some(tokio_w5))));
+
+    println!("| workload | events | simloop | ns/event | tokio paused | ns/event | simloop/tokio | target | traced/untraced | virtual end simloop | virtual end tokio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let floor = rows.iter().find(|r| r.name.starts_with("W1 floor")).map(|r| r.simloop);
+    for r in &rows {
+        let ns = |d: Duration| format!("{:.0}", d.as_nanos() as f64 / r.events as f64);
+        let ratio = r.tokio.map(|t| r.simloop.as_secs_f64() / t.as_secs_f64());
+        let verdict = match (ratio, r.target) {
+            (Some(x), Some(t)) => format!("<= {t} {}", if x <= t { "met" } else { "MISSED" }),
+            _ => "-".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.events,
+            secs(r.simloop),
+            ns(r.simloop),
+            r.tokio.map_or("-".into(), secs),
+            r.tokio.map_or("-".into(), ns),
+            ratio.map_or("-".into(), |x| format!("{x:.3}")),
+            verdict,
+            r.traced.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64() / r.simloop.as_secs_f64())),
+            secs(r.virtual_simloop),
+            r.virtual_tokio.map_or("-".into(), secs),
+        );
+    }
+    if let (Some(floor), Some(cb)) = (floor, rows.first()) {
+        println!(
+            "\nW1 callbacks / BinaryHeap floor: {:.2} (target <= 2)",
+            cb.simloop.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    println!(
+        "W2 exact virtual end: {} (simloop reports {}; tokio rounds every sleep up to whole milliseconds)",
+        secs(w2_exact_end(&plan)),
+        secs(rows[3].virtual_simloop)
+    );
+    let tasks = 100_000 / scale as usize;
+    let (bs, bt) = (w4_bytes_per_task("simloop", tasks), w4_bytes_per_task("tokio", tasks));
+    println!(
+        "W4 idle memory, {tasks} tasks sleeping 3600s: simloop {bs:.0} B/task, tokio {bt:.0} B/task, ratio {:.3} (target <= 0.5)",
+        bs / bt
+    );
+}
+
+fn scaling() {
+    println!("| workload | n | events | simloop | ns/event |");
+    println!("|---|---:|---:|---:|---:|");
+    for n in [10_000usize, 100_000, 1_000_000, 10_000_000] {
+        let delays = w1_delays(n);
+        for (name, f) in [
+            ("W1 callbacks", w1_simloop_callbacks as fn(&[u64], bool) -> Run),
+            ("W1 tasks", w1_simloop_tasks),
+        ] {
+            let wall = median((0..3).map(|_| f(&delays, false).wall).collect());
+            println!("| {name} | {n} | {n} | {} | {:.0} |", secs(wall), wall.as_nanos() as f64 / n as f64);
+        }
+    }
+    for tasks in [1_000usize, 10_000, 100_000] {
+        let plan = w2_plan(tasks);
+        let wall = median((0..3).map(|_| w2_simloop(&plan, false).wall).collect());
+        let events = tasks * 100;
+        println!("| W2 sleepers | {tasks} tasks | {events} | {} | {:.0} |", secs(wall), wall.as_nanos() as f64 / events as f64);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--w4-child") {
+        w4_child(&args[i + 1], args[i + 2].parse().expect("task count"));
+        return;
+    }
+    if args.iter().any(|a| a == "--scaling") {
+        scaling();
+    } else if args.iter().any(|a| a == "--quick") {
+        compare(10, 1);
+    } else {
+        compare(1, 5);
+    }
+}
+
