@@ -472,13 +472,32 @@ fn scaling() {
     }
 }
 
+/// Runs one simloop workload at full size a few times, for a profiler to look at.
+fn profile(workload: &str) {
+    let delays = w1_delays(1_000_000);
+    let plan = w2_plan(10_000);
+    for _ in 0..5 {
+        let run = match workload {
+            "w1-callbacks" => w1_simloop_callbacks(&delays, false),
+            "w1-tasks" => w1_simloop_tasks(&delays, false),
+            "w2" => w2_simloop(&plan, false),
+            "w3" => w3_simloop(1_000_000, false),
+            "w5" => w5_simloop(1_000_000, false),
+            other => panic!("unknown workload {other}: w1-callbacks, w1-tasks, w2, w3, w5"),
+        };
+        println!("{workload}: {}", secs(run.wall));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--w4-child") {
         w4_child(&args[i + 1], args[i + 2].parse().expect("task count"));
         return;
     }
-    if args.iter().any(|a| a == "--scaling") {
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        profile(&args[i + 1]);
+    } else if args.iter().any(|a| a == "--scaling") {
         scaling();
     } else if args.iter().any(|a| a == "--quick") {
         compare(10, 1);

@@ -80,7 +80,7 @@ pub(crate) enum Mode {
 #[derive(Clone)]
 pub(crate) enum Who {
     Callback(u64, &'static Location<'static>),
-    Task(TaskId, Option<Rc<str>>),
+    Task(TaskId, Option<Rc<str>>, &'static Location<'static>),
     Main,
 }
 
@@ -88,8 +88,12 @@ impl Who {
     pub(crate) fn describe(&self) -> String {
         match self {
             Who::Callback(id, loc) => format!("callback #{id} (scheduled at {loc})"),
-            Who::Task(id, Some(name)) => format!("task {id} '{name}'"),
-            Who::Task(id, None) => format!("task {id}"),
+            Who::Task(id, name, spawned_at) => TaskInfo {
+                id: *id,
+                name: name.as_deref().map(str::to_string),
+                spawned_at,
+            }
+            .to_string(),
             Who::Main => "the main future".to_string(),
         }
     }
@@ -285,9 +289,11 @@ impl Core {
         self.st.borrow().closed
     }
 
-    /// Queues `f`; returns its entry key and id, or `None` (and drops `f`) once closed.
-    pub(crate) fn call_soon(
+    /// Queues `f` now (`when` is `None`) or registers it as a timer; returns its entry key
+    /// and id, or `None` (and drops `f`) once closed.
+    pub(crate) fn schedule(
         &self,
+        when: Option<Instant>,
         f: Box<dyn FnOnce()>,
         location: &'static Location<'static>,
     ) -> Option<(Key, u64)> {
@@ -296,6 +302,9 @@ impl Core {
             drop(st);
             drop(f);
             return None;
+        }
+        if let Some(when) = when {
+            return Some(st.add_timer(when, Action::Call(f), location));
         }
         let id = st.next_entry_id();
         let key = st.entries.insert(Entry {
@@ -306,22 +315,6 @@ impl Core {
         });
         st.ready.push_back(Ready::Entry(key));
         Some((key, id))
-    }
-
-    /// Registers a timer for `f`; `None` (and drops `f`) once closed.
-    pub(crate) fn call_at(
-        &self,
-        when: Instant,
-        f: Box<dyn FnOnce()>,
-        location: &'static Location<'static>,
-    ) -> Option<(Key, u64)> {
-        let mut st = self.st.borrow_mut();
-        if st.closed {
-            drop(st);
-            drop(f);
-            return None;
-        }
-        Some(st.add_timer(when, Action::Call(f), location))
     }
 
     /// Registers a timer that wakes `waker`, for `sleep` and friends.
@@ -667,12 +660,13 @@ impl Core {
         let Some(slot) = st.tasks.get_mut(key) else {
             return Ok(());
         };
-        let (id, name) = (slot.id, slot.name.clone());
+        let who = Who::Task(slot.id, slot.name.clone(), slot.spawned_at);
+        let id = slot.id;
         if slot.cancel_requested {
             let slot = st.tasks.remove(key).expect("slot just seen");
             slot.flag.queued.store(true, Ordering::Release);
             st.record(|| Event::TaskCancel { task: id });
-            st.current = Some(Who::Task(id, name));
+            st.current = Some(who);
             drop(st);
             // The future's destructors are user code too: a panic there is the task's.
             let outcome = catch_unwind(AssertUnwindSafe(|| drop(slot.future)));
@@ -680,7 +674,7 @@ impl Core {
             self.after_step(outcome.err(), false);
             return Ok(());
         }
-        self.take_step(&mut st, Ready::Task(key), Who::Task(id, name))?;
+        self.take_step(&mut st, Ready::Task(key), who)?;
         let slot = st.tasks.get_mut(key).expect("slot just seen");
         slot.flag.queued.store(false, Ordering::Release);
         let mut future = slot
@@ -874,8 +868,10 @@ impl Core {
                 .into_iter()
                 .filter_map(|(_, _, key)| st.entries.remove(key))
                 .collect();
-            // Wake timers of sleeps and timers at Instant::MAX are not in the heap.
-            pending.extend(st.entries.drain());
+            // Timers at Instant::MAX are not in the heap: last, in registration order.
+            let mut never = st.entries.drain();
+            never.sort_by_key(|e| e.id);
+            pending.extend(never);
             st.live_timers = 0;
             let mut tasks = st.tasks.drain();
             tasks.sort_by_key(|t| t.id);

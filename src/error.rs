@@ -177,7 +177,8 @@ impl std::error::Error for LoopError {}
 pub enum JoinError {
     /// The task was cancelled with `JoinHandle::cancel`, or its loop was closed first.
     Cancelled,
-    /// The task panicked (under [`PanicPolicy::Report`](crate::PanicPolicy)); the message.
+    /// The task panicked; the message. (Under [`PanicPolicy::Fail`](crate::PanicPolicy) the
+    /// run call also returns [`LoopError::Panicked`].)
     Panicked(String),
 }
 

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::Location;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
@@ -261,25 +260,24 @@ impl EventLoop {
         self.handle().call_at(when, f)
     }
 
-    /// Spawns `future` as a task; its first poll is queued with `call_soon`. No `Send` bound.
+    /// Spawns `future` as a task; see [`Handle::spawn`].
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.spawn(future, None, Location::caller())
+        self.handle().spawn(future)
     }
 
-    /// Spawns a named task: the name appears in errors, traces and `pending_tasks()`.
+    /// Spawns a named task; see [`Handle::spawn_named`].
     #[track_caller]
     pub fn spawn_named<F>(&self, name: &str, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core
-            .spawn(future, Some(name.into()), Location::caller())
+        self.handle().spawn_named(name, future)
     }
 
     /// Runs the loop until `future` completes, and returns its output.

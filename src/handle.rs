@@ -46,7 +46,7 @@ impl Handle {
     /// Schedules `f` to run in a later iteration, after everything already queued (FIFO).
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
-        let made = self.core.call_soon(Box::new(f), Location::caller());
+        let made = self.core.schedule(None, Box::new(f), Location::caller());
         CallbackHandle::new(&self.core, made)
     }
 
@@ -70,7 +70,7 @@ impl Handle {
         f: Box<dyn FnOnce()>,
         location: &'static Location<'static>,
     ) -> TimerHandle {
-        let made = self.core.call_at(when, f, location);
+        let made = self.core.schedule(Some(when), f, location);
         TimerHandle {
             inner: CallbackHandle::new(&self.core, made),
             when,

@@ -33,7 +33,9 @@ enum State {
         key: Option<Key>,
         deadline: Instant,
     },
-    Done,
+    Done {
+        deadline: Instant,
+    },
 }
 
 /// Waits for `duration` of virtual time. The deadline is fixed at the first poll.
@@ -83,7 +85,7 @@ impl Sleep {
     /// The deadline, once the sleep has been polled.
     pub fn deadline(&self) -> Option<Instant> {
         match (&self.state, self.target) {
-            (State::Waiting { deadline, .. }, _) => Some(*deadline),
+            (State::Waiting { deadline, .. } | State::Done { deadline }, _) => Some(*deadline),
             (_, Target::At(t)) => Some(t),
             _ => None,
         }
@@ -91,7 +93,7 @@ impl Sleep {
 
     /// True once the sleep has completed.
     pub fn is_elapsed(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(self.state, State::Done { .. })
     }
 }
 
@@ -101,7 +103,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         match &this.state {
-            State::Done => return Poll::Ready(()),
+            State::Done { .. } => return Poll::Ready(()),
             State::Unpolled => {
                 let core = crate::context::core("sleep()");
                 let deadline = match this.target {
@@ -116,16 +118,22 @@ impl Future for Sleep {
                 };
                 return Poll::Pending;
             }
-            State::Waiting { core, key, .. } => {
+            State::Waiting {
+                core,
+                key,
+                deadline,
+            } => {
                 let Some(key) = *key else {
                     return Poll::Pending; // the loop was closed: never completes
                 };
                 if !core.poll_wake_timer(key, cx.waker()) {
                     return Poll::Pending;
                 }
+                this.state = State::Done {
+                    deadline: *deadline,
+                };
             }
         }
-        this.state = State::Done;
         Poll::Ready(())
     }
 }

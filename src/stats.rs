@@ -30,7 +30,8 @@ pub struct Stats {
     pub timers_set: u64,
     /// Timers that fell due and were moved to the ready queue.
     pub timers_fired: u64,
-    /// Timers cancelled before they ran (including dropped `sleep`s).
+    /// Timers cancelled before they fell due, including dropped `sleep`s. (A timer cancelled
+    /// after it fell due but before its callback ran counts as fired: it is skipped.)
     pub timers_cancelled: u64,
     /// Times the clock jumped forward to the next timer.
     pub clock_jumps: u64,

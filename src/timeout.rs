@@ -94,7 +94,10 @@ impl<F: Future> Future for Timeout<F> {
         }
         match Pin::new(&mut *this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed {
-                deadline: this.sleep.deadline().unwrap_or(Instant::ZERO),
+                deadline: this
+                    .sleep
+                    .deadline()
+                    .expect("a finished sleep knows its deadline"),
             })),
             Poll::Pending => Poll::Pending,
         }

@@ -1,0 +1,763 @@
+//! Every `LoopError` variant, raised on purpose: its fields, `at()`, and its `Display`
+//! sentence.
+
+use std::cell::{Cell, RefCell};
+use std::future::pending;
+use std::panic::Location;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::FutureExt;
+use simloop::{
+    now, sleep, yield_now, CallbackHandle, EventLoop, Instant, JoinError, JoinHandle, LoopError,
+    TaskInfo, TimerHandle,
+};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn new_log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+/// Pushes `what` stamped with the current loop's clock.
+fn push(log: &Log, what: &str) {
+    log.borrow_mut().push(format!("{what} @{}", now()));
+}
+
+fn snapshot(log: &Log) -> Vec<String> {
+    log.borrow().clone()
+}
+
+fn secs(s: u64) -> Instant {
+    Instant::ZERO + Duration::from_secs(s)
+}
+
+fn millis(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+/// `call_soon` on `lp`, also returning where it was called (the location the loop records).
+#[track_caller]
+fn soon_at(
+    lp: &EventLoop,
+    f: impl FnOnce() + 'static,
+) -> (CallbackHandle, &'static Location<'static>) {
+    (lp.call_soon(f), Location::caller())
+}
+
+/// `call_later` on `lp`, also returning where it was called.
+#[track_caller]
+fn later_at(
+    lp: &EventLoop,
+    delay: Duration,
+    f: impl FnOnce() + 'static,
+) -> (TimerHandle, &'static Location<'static>) {
+    (lp.call_later(delay, f), Location::caller())
+}
+
+/// How `LoopError::Panicked::who` names a task: its id, name and spawn site (as documented on
+/// the field), i.e. the task's `TaskInfo` as displayed.
+fn task_who(info: &TaskInfo) -> String {
+    info.to_string()
+}
+
+const STALL: &str = "nothing is ready, no timer is pending, and the run cannot end \
+                     (a real event loop would hang here forever)";
+
+fn spawned_at(info: &TaskInfo) -> String {
+    format!(
+        "{}:{}:{}",
+        info.spawned_at.file(),
+        info.spawned_at.line(),
+        info.spawned_at.column()
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Stalled
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn stalled_run_until_complete_lists_pending_tasks_instead_of_hanging() {
+    let mut lp = EventLoop::new();
+    let (tx, rx) = oneshot::channel::<u32>();
+    let line_waiter = line!() + 1;
+    let mut waiter = lp.spawn_named("waiter", async move { rx.await.unwrap() * 2 });
+    let line_forever = line!() + 1;
+    let forever = lp.spawn(pending::<()>());
+    // A task that finishes before the stall is not listed.
+    let done = lp.spawn_named("done", sleep(Duration::from_secs(1)));
+
+    let err = lp
+        .run_until_complete(async {
+            sleep(Duration::from_secs(3)).await;
+            (&mut waiter).await
+        })
+        .unwrap_err();
+
+    let LoopError::Stalled { at, pending } = &err else {
+        panic!("expected Stalled, got {err:?}");
+    };
+    assert_eq!(*at, secs(3));
+    assert_eq!(err.at(), secs(3));
+    assert_eq!(lp.time(), secs(3));
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].id, waiter.id());
+    assert_eq!(pending[0].id.as_u64(), 1);
+    assert_eq!(pending[0].name.as_deref(), Some("waiter"));
+    assert_eq!(pending[0].spawned_at.file(), file!());
+    assert_eq!(pending[0].spawned_at.line(), line_waiter);
+    assert_eq!(pending[1].id, forever.id());
+    assert_eq!(pending[1].id.as_u64(), 2);
+    assert_eq!(pending[1].name, None);
+    assert_eq!(pending[1].spawned_at.file(), file!());
+    assert_eq!(pending[1].spawned_at.line(), line_forever);
+    assert_eq!(done.id().as_u64(), 3);
+    assert!(done.is_finished());
+    assert_eq!(*pending, lp.pending_tasks());
+
+    // TaskInfo's Display, then the whole sentence, built from the test's own file:line.
+    let waiter_at = format!(
+        "{}:{}:{}",
+        file!(),
+        line_waiter,
+        pending[0].spawned_at.column()
+    );
+    let forever_at = format!(
+        "{}:{}:{}",
+        file!(),
+        line_forever,
+        pending[1].spawned_at.column()
+    );
+    assert_eq!(spawned_at(&pending[0]), waiter_at);
+    assert_eq!(
+        pending[0].to_string(),
+        format!("task #1 'waiter' (spawned at {waiter_at})")
+    );
+    assert_eq!(
+        pending[1].to_string(),
+        format!("task #2 (spawned at {forever_at})")
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 3s: {STALL}; 2 tasks still pending: \
+             task #1 'waiter' (spawned at {waiter_at}), task #2 (spawned at {forever_at})"
+        )
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 3s: {STALL}; 2 tasks still pending: {}, {}",
+            pending[0], pending[1]
+        )
+    );
+
+    // A stall is not fatal: once the channel is fed, the task can be awaited again.
+    tx.send(21).unwrap();
+    assert_eq!(lp.run_until_complete(&mut waiter), Ok(Ok(42)));
+    assert_eq!(lp.time(), secs(3));
+    let left: Vec<_> = lp.pending_tasks().into_iter().map(|t| t.id).collect();
+    assert_eq!(left, vec![forever.id()]);
+}
+
+#[test]
+fn run_forever_without_stop_stalls_after_the_last_timer() {
+    let log = new_log();
+    let mut lp = EventLoop::new();
+    let line_sleeper = line!() + 1;
+    let _sleeper = lp.spawn_named("sleeper", async {
+        sleep(Duration::from_secs(2)).await;
+        pending::<()>().await
+    });
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(5), move || push(&l, "timer"));
+
+    let err = lp.run_forever().unwrap_err();
+
+    assert_eq!(snapshot(&log), ["timer @5s"]);
+    let LoopError::Stalled { at, pending } = &err else {
+        panic!("expected Stalled, got {err:?}");
+    };
+    assert_eq!(*at, secs(5));
+    assert_eq!(err.at(), secs(5));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id.as_u64(), 1);
+    assert_eq!(pending[0].name.as_deref(), Some("sleeper"));
+    assert_eq!(pending[0].spawned_at.file(), file!());
+    assert_eq!(pending[0].spawned_at.line(), line_sleeper);
+    let site = format!(
+        "{}:{}:{}",
+        file!(),
+        line_sleeper,
+        pending[0].spawned_at.column()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 5s: {STALL}; 1 task still pending: \
+             task #1 'sleeper' (spawned at {site})"
+        )
+    );
+
+    // `run` (until quiescent) on the same state is not a stall.
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(lp.time(), secs(5));
+}
+
+#[test]
+fn stalled_loop_with_no_tasks() {
+    let mut lp = EventLoop::new();
+    let err = lp.run_forever().unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: Instant::ZERO,
+            pending: vec![]
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("the loop stalled at 0s: {STALL}; no spawned task is pending")
+    );
+
+    // Neither a cancelled timer nor a timer at Instant::MAX keeps a run alive or moves the
+    // clock.
+    let mut lp = EventLoop::new();
+    lp.advance(Duration::from_millis(1500)).unwrap();
+    let cancelled = lp.call_later(Duration::from_secs(5), || unreachable!());
+    assert!(cancelled.cancel());
+    let never = lp.call_at(Instant::MAX, || unreachable!());
+    assert_eq!(never.when(), Instant::MAX);
+    let err = lp.run_until_complete(pending::<u8>()).unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: millis(1500),
+            pending: vec![]
+        }
+    );
+    assert_eq!(err.at(), millis(1500));
+    assert_eq!(
+        err.to_string(),
+        format!("the loop stalled at 1.5s: {STALL}; no spawned task is pending")
+    );
+    assert_eq!(lp.time(), millis(1500));
+}
+
+// ---------------------------------------------------------------------------------------
+// StoppedBeforeComplete
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn stopped_before_complete_then_resumed() {
+    let mut lp = EventLoop::new();
+    lp.call_later(Duration::from_secs(1), simloop::stop);
+    let mut job = lp.spawn(async {
+        sleep(Duration::from_secs(2)).await;
+        7
+    });
+
+    let err = lp.run_until_complete(&mut job).unwrap_err();
+    assert_eq!(err, LoopError::StoppedBeforeComplete { at: secs(1) });
+    assert_eq!(err.at(), secs(1));
+    assert_eq!(
+        err.to_string(),
+        "the loop was stopped at 1s before the main future completed; run it again to resume \
+         (pass `&mut join_handle` to keep waiting for a task)"
+    );
+    assert_eq!(lp.time(), secs(1));
+    assert!(!job.is_finished());
+
+    assert_eq!(lp.run_until_complete(&mut job), Ok(Ok(7)));
+    assert_eq!(lp.time(), secs(2));
+}
+
+#[test]
+fn stop_before_the_run_call_allows_one_iteration_only() {
+    let mut lp = EventLoop::new();
+    lp.call_later(Duration::from_secs(1), || {
+        unreachable!("the clock must not move")
+    });
+    let polls = Rc::new(Cell::new(0));
+    let p = polls.clone();
+    let iterations_before = lp.stats().iterations;
+    lp.stop();
+    let err = lp
+        .run_until_complete(async move {
+            p.set(p.get() + 1);
+            yield_now().await;
+            p.set(p.get() + 1);
+        })
+        .unwrap_err();
+    assert_eq!(err, LoopError::StoppedBeforeComplete { at: Instant::ZERO });
+    assert_eq!(
+        err.to_string(),
+        "the loop was stopped at 0s before the main future completed; run it again to resume \
+         (pass `&mut join_handle` to keep waiting for a task)"
+    );
+    assert_eq!(polls.get(), 1);
+    assert_eq!(lp.stats().iterations - iterations_before, 1);
+    assert_eq!(lp.time(), Instant::ZERO);
+}
+
+#[test]
+fn stop_called_by_the_main_future_itself() {
+    let mut lp = EventLoop::new();
+    let err = lp
+        .run_until_complete(async {
+            sleep(Duration::from_millis(250)).await;
+            simloop::stop();
+            sleep(Duration::from_secs(1)).await;
+            "never"
+        })
+        .unwrap_err();
+    assert_eq!(err, LoopError::StoppedBeforeComplete { at: millis(250) });
+    assert_eq!(
+        err.to_string(),
+        "the loop was stopped at 0.25s before the main future completed; run it again to \
+         resume (pass `&mut join_handle` to keep waiting for a task)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Panicked (default PanicPolicy::Fail)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn panicking_callback_fails_the_run_and_leaves_the_rest_of_the_iteration_queued() {
+    let log = new_log();
+    let mut lp = EventLoop::new();
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(2), move || {
+        push(&l, "a");
+        let l2 = l.clone();
+        simloop::call_soon(move || push(&l2, "a-soon"));
+    });
+    let line = line!() + 1;
+    let (bad, loc) = later_at(&lp, Duration::from_secs(2), || panic!("callback boom"));
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(2), move || push(&l, "b"));
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(3), move || push(&l, "c"));
+
+    let err = lp.run().unwrap_err();
+
+    assert_eq!(loc.file(), file!());
+    assert_eq!(loc.line(), line);
+    let who = format!("callback #{} (scheduled at {loc})", bad.id());
+    assert_eq!(
+        err,
+        LoopError::Panicked {
+            at: secs(2),
+            who: who.clone(),
+            message: "callback boom".to_string(),
+        }
+    );
+    assert_eq!(err.at(), secs(2));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "callback #{} (scheduled at {}:{}:{}) panicked at 2s: callback boom",
+            bad.id(),
+            file!(),
+            line,
+            loc.column()
+        )
+    );
+    assert_eq!(snapshot(&log), ["a @2s"]);
+    assert_eq!(lp.time(), secs(2));
+
+    // The next run call picks up where the panic left off: the rest of the 2s iteration,
+    // then what it scheduled, then the later timer.
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(snapshot(&log), ["a @2s", "b @2s", "a-soon @2s", "c @3s"]);
+}
+
+#[test]
+fn panicking_call_soon_callback_is_named_with_its_scheduling_site() {
+    let mut lp = EventLoop::new();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    lp.call_soon(move || r.set(true));
+    let line = line!() + 1;
+    let (h, loc) = soon_at(&lp, || panic!("{} + {} is not {}", 2, 2, 5));
+    let err = lp.run_once().unwrap_err();
+    assert!(ran.get());
+    assert_eq!(loc.file(), file!());
+    assert_eq!(loc.line(), line);
+    assert_eq!(h.id(), 2);
+    assert_eq!(
+        err,
+        LoopError::Panicked {
+            at: Instant::ZERO,
+            who: format!("callback #2 (scheduled at {loc})"),
+            message: "2 + 2 is not 5".to_string(),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "callback #2 (scheduled at {}:{line}:{}) panicked at 0s: 2 + 2 is not 5",
+            file!(),
+            loc.column()
+        )
+    );
+    // It ran (and panicked): it cannot be cancelled any more.
+    assert!(!h.cancel());
+}
+
+#[test]
+fn panicking_task_fails_the_run_and_its_join_handle_yields_the_panic() {
+    let log = new_log();
+    let mut lp = EventLoop::new();
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(1), move || push(&l, "timer"));
+    let mut bad: JoinHandle<u32> = lp.spawn_named("bad", async {
+        sleep(Duration::from_secs(1)).await;
+        panic!("task {}", "boom")
+    });
+    let l = log.clone();
+    let good = lp.spawn_named("good", async move {
+        sleep(Duration::from_secs(1)).await;
+        push(&l, "good");
+    });
+    let infos = lp.pending_tasks();
+    assert_eq!(infos.len(), 2);
+    assert_eq!(infos[0].id, bad.id());
+
+    let err = lp.run().unwrap_err();
+
+    let who = task_who(&infos[0]);
+    assert_eq!(
+        err,
+        LoopError::Panicked {
+            at: secs(1),
+            who: who.clone(),
+            message: "task boom".to_string(),
+        }
+    );
+    assert_eq!(err.at(), secs(1));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "task #1 'bad' (spawned at {}) panicked at 1s: task boom",
+            spawned_at(&infos[0])
+        )
+    );
+    // `good` was woken in the same iteration as `bad`; its step stays queued.
+    assert_eq!(snapshot(&log), ["timer @1s"]);
+    let left: Vec<_> = lp.pending_tasks().into_iter().map(|t| t.id).collect();
+    assert_eq!(left, vec![good.id()]);
+    assert!(bad.is_finished());
+    assert_eq!(
+        (&mut bad).now_or_never(),
+        Some(Err(JoinError::Panicked("task boom".to_string())))
+    );
+
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(snapshot(&log), ["timer @1s", "good @1s"]);
+    assert!(good.is_finished());
+}
+
+#[test]
+fn panicking_main_future_fails_the_run_and_leaves_the_rest_of_the_iteration_queued() {
+    let log = new_log();
+    let mut lp = EventLoop::new();
+    let l = log.clone();
+    let err = lp
+        .run_until_complete(async move {
+            // The task registers its 2s timer after the main future's: both wake in the same
+            // iteration, the main future first.
+            simloop::spawn(async move {
+                sleep(Duration::from_secs(2)).await;
+                push(&l, "task");
+            });
+            sleep(Duration::from_secs(2)).await;
+            panic!("main boom");
+        })
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::Panicked {
+            at: secs(2),
+            who: "the main future".to_string(),
+            message: "main boom".to_string(),
+        }
+    );
+    assert_eq!(err.at(), secs(2));
+    assert_eq!(err.to_string(), "the main future panicked at 2s: main boom");
+    assert_eq!(snapshot(&log), Vec::<String>::new());
+    assert_eq!(lp.pending_tasks().len(), 1);
+
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(snapshot(&log), ["task @2s"]);
+    assert_eq!(lp.time(), secs(2));
+}
+
+// ---------------------------------------------------------------------------------------
+// StepLimit, TimeLimit
+// ---------------------------------------------------------------------------------------
+
+fn reschedule_soon(count: Rc<Cell<u32>>) {
+    count.set(count.get() + 1);
+    simloop::call_soon(move || reschedule_soon(count));
+}
+
+#[test]
+fn self_rescheduling_call_soon_hits_the_step_limit() {
+    let count = Rc::new(Cell::new(0));
+    let mut lp = EventLoop::builder().step_limit(5).build();
+    let c = count.clone();
+    lp.call_soon(move || reschedule_soon(c));
+
+    let err = lp.run().unwrap_err();
+
+    assert_eq!(
+        err,
+        LoopError::StepLimit {
+            at: Instant::ZERO,
+            limit: 5
+        }
+    );
+    assert_eq!(err.at(), Instant::ZERO);
+    assert_eq!(count.get(), 5);
+    assert_eq!(lp.stats().callbacks_run, 5);
+    assert_eq!(
+        err.to_string(),
+        "the loop ran its step limit of 5 callbacks and task steps at 0s: something keeps \
+         rescheduling itself (raise Builder::step_limit if this is expected)"
+    );
+
+    // The limit is for the loop's lifetime: the next run call runs nothing more.
+    assert_eq!(lp.run(), Err(err));
+    assert_eq!(count.get(), 5);
+}
+
+#[test]
+fn step_limit_counts_callbacks_and_task_steps_together() {
+    let polls = Rc::new(Cell::new(0));
+    let mut lp = EventLoop::builder().step_limit(4).build();
+    let p = polls.clone();
+    lp.call_later(Duration::from_secs(1), move || {
+        simloop::spawn(async move {
+            loop {
+                p.set(p.get() + 1);
+                yield_now().await;
+            }
+        });
+    });
+    let err = lp.run().unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::StepLimit {
+            at: secs(1),
+            limit: 4
+        }
+    );
+    // One timer callback, then three polls of the spinning task.
+    assert_eq!(polls.get(), 3);
+    assert_eq!(
+        err.to_string(),
+        "the loop ran its step limit of 4 callbacks and task steps at 1s: something keeps \
+         rescheduling itself (raise Builder::step_limit if this is expected)"
+    );
+}
+
+fn reschedule_later(count: Rc<Cell<u32>>, log: Log) {
+    count.set(count.get() + 1);
+    push(&log, "tick");
+    simloop::call_later(Duration::from_secs(1), move || reschedule_later(count, log));
+}
+
+#[test]
+fn self_rescheduling_call_later_hits_the_time_limit_at_the_last_allowed_instant() {
+    let count = Rc::new(Cell::new(0));
+    let log = new_log();
+    let mut lp = EventLoop::builder()
+        .time_limit(Duration::from_secs(10))
+        .build();
+    let (c, l) = (count.clone(), log.clone());
+    lp.call_later(Duration::from_secs(1), move || reschedule_later(c, l));
+
+    let err = lp.run().unwrap_err();
+
+    assert_eq!(
+        err,
+        LoopError::TimeLimit {
+            at: secs(10),
+            limit: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(err.at(), secs(10));
+    assert_eq!(lp.time(), secs(10));
+    assert_eq!(count.get(), 10);
+    let expected: Vec<String> = (1..=10).map(|s| format!("tick @{s}s")).collect();
+    assert_eq!(snapshot(&log), expected);
+    assert_eq!(
+        err.to_string(),
+        "the loop reached its time limit of 10s at 10s: something keeps scheduling timers \
+         (raise Builder::time_limit if this is expected)"
+    );
+
+    // The 11s timer is still pending: every further run call reports the limit again.
+    assert_eq!(lp.run_forever(), Err(err));
+    assert_eq!(count.get(), 10);
+}
+
+#[test]
+fn run_until_past_the_time_limit() {
+    let log = new_log();
+    let limit = Duration::from_millis(2500);
+    let mut lp = EventLoop::builder().time_limit(limit).build();
+    for s in 1..=3 {
+        let l = log.clone();
+        lp.call_later(Duration::from_secs(s), move || push(&l, "timer"));
+    }
+
+    assert_eq!(lp.run_until(secs(2)), Ok(()));
+    assert_eq!(lp.time(), secs(2));
+    assert_eq!(snapshot(&log), ["timer @1s", "timer @2s"]);
+
+    // Exactly at the limit is allowed.
+    assert_eq!(lp.run_until(millis(2500)), Ok(()));
+    assert_eq!(lp.time(), millis(2500));
+
+    // Past it: the 3s timer does not run and the clock does not move.
+    let err = lp.run_until(secs(5)).unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::TimeLimit {
+            at: millis(2500),
+            limit
+        }
+    );
+    assert_eq!(err.at(), millis(2500));
+    assert_eq!(
+        err.to_string(),
+        "the loop reached its time limit of 2.5s at 2.5s: something keeps scheduling timers \
+         (raise Builder::time_limit if this is expected)"
+    );
+    assert_eq!(lp.time(), millis(2500));
+    assert_eq!(snapshot(&log), ["timer @1s", "timer @2s"]);
+
+    // Also when nothing is due before the target.
+    let err = lp.advance(Duration::from_nanos(1)).unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::TimeLimit {
+            at: millis(2500),
+            limit
+        }
+    );
+    assert_eq!(lp.time(), millis(2500));
+}
+
+// ---------------------------------------------------------------------------------------
+// NestedRun
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn run_call_inside_a_running_loop_is_a_nested_run() {
+    let log = new_log();
+    let results: Rc<RefCell<Vec<LoopError>>> = Rc::new(RefCell::new(Vec::new()));
+    let parked: Rc<RefCell<Option<EventLoop>>> = Rc::new(RefCell::new(None));
+
+    let mut inner = EventLoop::new();
+    inner.advance(Duration::from_secs(3)).unwrap();
+    let l = log.clone();
+    inner.call_soon(move || push(&l, "inner callback"));
+
+    let mut outer = EventLoop::new();
+    let (l, r, p) = (log.clone(), results.clone(), parked.clone());
+    outer.call_later(Duration::from_secs(7), move || {
+        let mut inner = inner;
+        let mut r = r.borrow_mut();
+        r.push(inner.run().unwrap_err());
+        r.push(inner.run_forever().unwrap_err());
+        r.push(inner.run_once().unwrap_err());
+        r.push(inner.run_until(secs(4)).unwrap_err());
+        r.push(inner.advance(Duration::from_secs(1)).unwrap_err());
+        r.push(inner.run_until_complete(async { 1 }).unwrap_err());
+        // The outer loop is still the current one.
+        push(&l, "outer callback");
+        *p.borrow_mut() = Some(inner);
+    });
+    let r = results.clone();
+    outer.spawn(async move {
+        sleep(Duration::from_secs(8)).await;
+        let mut fresh = EventLoop::new();
+        let err = fresh
+            .run_until_complete(async { sleep(Duration::from_secs(1)).await })
+            .unwrap_err();
+        r.borrow_mut().push(err);
+    });
+
+    assert_eq!(outer.run(), Ok(()));
+
+    let nested_inner = LoopError::NestedRun { at: secs(3) };
+    let nested_fresh = LoopError::NestedRun { at: Instant::ZERO };
+    assert_eq!(
+        *results.borrow(),
+        vec![
+            nested_inner.clone(),
+            nested_inner.clone(),
+            nested_inner.clone(),
+            nested_inner.clone(),
+            nested_inner.clone(),
+            nested_inner.clone(),
+            nested_fresh,
+        ]
+    );
+    assert_eq!(nested_inner.at(), secs(3));
+    assert_eq!(
+        nested_inner.to_string(),
+        "a run call was made at 3s while a simloop loop is already running on this thread; \
+         spawn the work or await it instead of running a loop inside the loop"
+    );
+    assert_eq!(snapshot(&log), ["outer callback @7s"]);
+    assert_eq!(outer.time(), secs(8));
+
+    // The refused calls ran nothing and left the inner loop usable.
+    let mut inner = parked.borrow_mut().take().unwrap();
+    assert_eq!(inner.time(), secs(3));
+    assert_eq!(inner.run(), Ok(()));
+    assert_eq!(snapshot(&log), ["outer callback @7s", "inner callback @3s"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Closed
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_run_call_after_close_returns_closed() {
+    let mut lp = EventLoop::new();
+    lp.advance(Duration::from_secs(4)).unwrap();
+    lp.call_later(Duration::from_secs(1), || unreachable!());
+    lp.close();
+    assert!(lp.is_closed());
+
+    let closed = LoopError::Closed { at: secs(4) };
+    assert_eq!(lp.run(), Err(closed.clone()));
+    assert_eq!(lp.run_forever(), Err(closed.clone()));
+    assert_eq!(lp.run_once(), Err(closed.clone()));
+    assert_eq!(lp.run_until(secs(10)), Err(closed.clone()));
+    assert_eq!(lp.advance(Duration::from_secs(1)), Err(closed.clone()));
+    let polled = Rc::new(Cell::new(false));
+    let p = polled.clone();
+    assert_eq!(
+        lp.run_until_complete(async move {
+            p.set(true);
+            5
+        }),
+        Err(closed.clone())
+    );
+    assert!(!polled.get());
+    assert_eq!(lp.time(), secs(4));
+    assert_eq!(closed.at(), secs(4));
+    assert_eq!(
+        closed.to_string(),
+        "the loop was closed at 4s and cannot run again"
+    );
+}

@@ -1,0 +1,508 @@
+//! Wakers: `Send + Sync`, wakes from other threads (taken in at the start of the next
+//! iteration), wakes of finished tasks and of closed loops, deduplication of wakes, and
+//! `futures` channels between tasks.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::future::{poll_fn, Future};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{SinkExt, StreamExt};
+use simloop::{mark, sleep, Event, EventLoop, Instant, LoopError};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at_secs(s: u64) -> Instant {
+    Instant::from_nanos(s * 1_000_000_000)
+}
+
+/// `[instant] message` lines, stamped with the running loop's clock.
+#[derive(Clone, Default)]
+struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    fn say(&self, msg: impl Display) {
+        self.0
+            .borrow_mut()
+            .push(format!("[{}] {msg}", simloop::now()));
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Drops log a line, so we can see when a future is dropped.
+struct DropGuard(Log, &'static str);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0 .0.borrow_mut().push(self.1.to_string());
+    }
+}
+
+/// A future that stays pending until `open`ed; it keeps its newest waker in an
+/// `Arc<Mutex<Option<Waker>>>` so any thread can wake it.
+#[derive(Clone, Default)]
+struct Gate {
+    open: Arc<Mutex<bool>>,
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl Gate {
+    fn wait(&self) -> impl Future<Output = ()> + 'static {
+        let gate = self.clone();
+        poll_fn(move |cx| {
+            if *gate.open.lock().unwrap() {
+                return Poll::Ready(());
+            }
+            *gate.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    /// Opens the gate and wakes the waiter from a freshly spawned thread, joined before this
+    /// returns, so the wake happens at a deterministic point.
+    fn open_from_thread(&self) {
+        let gate = self.clone();
+        thread::spawn(move || {
+            *gate.open.lock().unwrap() = true;
+            let waker = gate.waker.lock().unwrap().take();
+            waker.expect("the waiter stored its waker").wake();
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Opens the gate and wakes the waiter on this thread.
+    fn open_here(&self) {
+        *self.open.lock().unwrap() = true;
+        let waker = self.waker.lock().unwrap().take();
+        waker.expect("the waiter stored its waker").wake();
+    }
+}
+
+/// Marks and spawned-task polls of a traced loop, as `[instant] itN what` lines.
+fn timeline(lp: &EventLoop) -> Vec<String> {
+    lp.trace()
+        .events()
+        .iter()
+        .filter_map(|e| {
+            let what = match &e.event {
+                Event::Mark(label) => label.clone(),
+                Event::TaskPoll { task: Some(t) } => format!("poll task {t}"),
+                _ => return None,
+            };
+            Some(format!("[{}] it{} {what}", e.at, e.iteration))
+        })
+        .collect()
+}
+
+fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}
+
+// The static assertion: the waker type the loop hands out is `Send + Sync`.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Waker>();
+};
+
+#[test]
+fn wakers_are_send_and_sync_and_cross_threads() {
+    let mut lp = EventLoop::new();
+    let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let s = slot.clone();
+    let task = lp.spawn(poll_fn(move |cx| {
+        *s.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Ready(())
+    }));
+    let main_waker = lp
+        .run_until_complete(poll_fn(|cx| Poll::Ready(cx.waker().clone())))
+        .unwrap();
+    assert!(task.is_finished());
+    let task_waker = slot.lock().unwrap().take().unwrap();
+    assert_send_sync(&main_waker);
+    assert_send_sync(&task_waker);
+    // Both can be moved to, cloned on, and dropped on another thread.
+    thread::spawn(move || {
+        let clones = (main_waker.clone(), task_waker.clone());
+        drop((main_waker, task_waker));
+        drop(clones);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn wake_from_thread_while_idle_is_taken_in_by_the_next_run() {
+    let log = Log::default();
+    let gate = Gate::default();
+    let mut lp = EventLoop::new();
+    let (l, g) = (log.clone(), gate.clone());
+    let mut job = lp.spawn(async move {
+        l.say("task waits");
+        g.wait().await;
+        l.say("task woken");
+        sleep(secs(1)).await;
+        l.say("task done");
+        7
+    });
+    let l = log.clone();
+    lp.call_later(secs(2), move || l.say("timer"));
+
+    // Quiescent at 2 s: the task waits for a wake that no timer will bring.
+    lp.run().unwrap();
+    assert_eq!(lp.time(), at_secs(2));
+    assert_eq!(lp.stats().polls, 1);
+    assert!(!job.is_finished());
+    assert_eq!(lp.pending_tasks().len(), 1);
+
+    gate.open_from_thread();
+    // The wake is only recorded; nothing runs until the next run call.
+    assert_eq!(lp.stats().polls, 1);
+    assert_eq!(log.lines(), ["[0s] task waits", "[2s] timer"]);
+
+    // Queued after the wake, but on the loop's own queue: the remote wake is taken in at the
+    // start of the next iteration, behind it.
+    let l = log.clone();
+    lp.call_soon(move || l.say("callback queued between runs"));
+    assert_eq!(lp.run_until_complete(&mut job).unwrap(), Ok(7));
+    assert_eq!(
+        log.lines(),
+        [
+            "[0s] task waits",
+            "[2s] timer",
+            "[2s] callback queued between runs",
+            "[2s] task woken",
+            "[3s] task done",
+        ]
+    );
+    assert_eq!(lp.time(), at_secs(3));
+    assert!(job.is_finished());
+}
+
+#[test]
+fn stalled_loop_resumes_after_a_wake_from_another_thread() {
+    let log = Log::default();
+    let gate = Gate::default();
+    let mut lp = EventLoop::new();
+    let (l, g) = (log.clone(), gate.clone());
+    let mut job = lp.spawn_named("gated", async move {
+        l.say("waiting");
+        g.wait().await;
+        l.say("through the gate");
+        "ok"
+    });
+    let err = lp.run_forever().unwrap_err();
+    match &err {
+        LoopError::Stalled { at, pending } => {
+            assert_eq!(*at, Instant::ZERO);
+            assert_eq!(pending.len(), 1);
+            assert_eq!(pending[0].id, job.id());
+            assert_eq!(pending[0].name.as_deref(), Some("gated"));
+        }
+        other => panic!("expected a stall, got {other:?}"),
+    }
+    gate.open_from_thread();
+    assert_eq!(lp.run_until_complete(&mut job).unwrap(), Ok("ok"));
+    assert_eq!(log.lines(), ["[0s] waiting", "[0s] through the gate"]);
+    assert_eq!(lp.stats().polls, 2 + 2); // two task polls, two polls of the main future
+}
+
+#[test]
+fn wake_from_thread_during_a_run_is_taken_in_at_the_next_iteration() {
+    let gate = Gate::default();
+    let mut lp = EventLoop::builder().trace(true).build();
+    let g = gate.clone();
+    lp.spawn(async move {
+        mark("T waits");
+        g.wait().await;
+        mark("T woken");
+    });
+    let g = gate.clone();
+    lp.call_later(secs(1), move || {
+        mark("A wakes T from a thread");
+        g.open_from_thread();
+    });
+    lp.call_later(secs(1), || {
+        mark("B");
+        simloop::call_soon(|| mark("C, queued by B"));
+    });
+    lp.run().unwrap();
+    // T was woken during A, in iteration 2: it is not polled in that iteration, and the
+    // remote wake joins the queue at the start of iteration 3, behind what iteration 2
+    // queued locally (C).
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[0s] it1 T waits",
+            "[1s] it2 A wakes T from a thread",
+            "[1s] it2 B",
+            "[1s] it3 C, queued by B",
+            "[1s] it3 poll task #1",
+            "[1s] it3 T woken",
+        ]
+    );
+    assert_eq!(lp.stats().polls, 2);
+    assert_eq!(lp.stats().iterations, 3);
+}
+
+#[test]
+fn local_wake_during_a_run_is_queued_at_once_for_the_next_iteration() {
+    // The same program as above, but A wakes T on the loop's own thread: the wake goes
+    // straight to the back of the ready queue, ahead of C, still in the next iteration.
+    let gate = Gate::default();
+    let mut lp = EventLoop::builder().trace(true).build();
+    let g = gate.clone();
+    lp.spawn(async move {
+        mark("T waits");
+        g.wait().await;
+        mark("T woken");
+    });
+    let g = gate.clone();
+    lp.call_later(secs(1), move || {
+        mark("A wakes T locally");
+        g.open_here();
+    });
+    lp.call_later(secs(1), || {
+        mark("B");
+        simloop::call_soon(|| mark("C, queued by B"));
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[0s] it1 T waits",
+            "[1s] it2 A wakes T locally",
+            "[1s] it2 B",
+            "[1s] it3 poll task #1",
+            "[1s] it3 T woken",
+            "[1s] it3 C, queued by B",
+        ]
+    );
+}
+
+#[test]
+fn waking_a_finished_task_does_nothing() {
+    let mut lp = EventLoop::new();
+    let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let s = slot.clone();
+    let job = lp.spawn(async move {
+        poll_fn(|cx| {
+            *s.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Ready(())
+        })
+        .await;
+        5
+    });
+    lp.run().unwrap();
+    assert!(job.is_finished());
+    assert_eq!(lp.stats().polls, 1);
+    let waker = slot.lock().unwrap().take().unwrap();
+
+    // Between runs, on this thread and from another thread.
+    waker.wake_by_ref();
+    let w = waker.clone();
+    thread::spawn(move || w.wake()).join().unwrap();
+    // During a run, from a callback.
+    let w = waker.clone();
+    lp.call_soon(move || w.wake());
+    lp.run().unwrap();
+    assert_eq!(lp.stats().polls, 1);
+    assert_eq!(lp.stats().callbacks_run, 2); // the task's one step and the callback
+    assert!(lp.pending_tasks().is_empty());
+    assert_eq!(lp.run_until_complete(job).unwrap(), Ok(5));
+}
+
+#[test]
+fn waking_a_task_of_a_closed_loop_does_nothing() {
+    let log = Log::default();
+    let gate = Gate::default();
+    let mut lp = EventLoop::new();
+    let (l, g) = (log.clone(), gate.clone());
+    let guard = DropGuard(log.clone(), "task future dropped");
+    let job = lp.spawn(async move {
+        let _guard = guard;
+        l.say("waiting");
+        g.wait().await;
+        l.say("never");
+    });
+    lp.run().unwrap();
+    let waker = gate.waker.lock().unwrap().clone().unwrap();
+    lp.close();
+    assert!(lp.is_closed());
+    assert_eq!(log.lines(), ["[0s] waiting", "task future dropped"]);
+    assert!(job.is_finished());
+
+    // A wake on this thread, from another thread, and while another loop runs: all inert.
+    waker.wake_by_ref();
+    let w = waker.clone();
+    thread::spawn(move || w.wake()).join().unwrap();
+    let mut other = EventLoop::new();
+    let w = waker.clone();
+    other.call_soon(move || w.wake());
+    other.run().unwrap();
+    assert_eq!(other.stats().polls, 0);
+    assert!(matches!(lp.run(), Err(LoopError::Closed { .. })));
+    assert_eq!(lp.stats().polls, 1);
+
+    // Dropping the loop entirely: the waker outlives it and stays inert.
+    drop(lp);
+    waker.wake_by_ref();
+    thread::spawn(move || waker.wake()).join().unwrap();
+    assert_eq!(log.lines(), ["[0s] waiting", "task future dropped"]);
+}
+
+#[test]
+fn waking_a_task_of_a_dropped_loop_does_nothing() {
+    let gate = Gate::default();
+    let dropped = Log::default();
+    {
+        let mut lp = EventLoop::new();
+        let g = gate.clone();
+        let guard = DropGuard(dropped.clone(), "dropped with the loop");
+        lp.spawn(async move {
+            let _guard = guard;
+            g.wait().await;
+        });
+        lp.run().unwrap();
+    }
+    assert_eq!(dropped.lines(), ["dropped with the loop"]);
+    gate.open_from_thread();
+    assert_eq!(dropped.lines(), ["dropped with the loop"]);
+}
+
+/// Pending forever; counts its polls and keeps its newest waker.
+fn counted_pending(
+    polls: Rc<RefCell<u32>>,
+    slot: Arc<Mutex<Option<Waker>>>,
+) -> impl Future<Output = ()> {
+    poll_fn(move |cx| {
+        *polls.borrow_mut() += 1;
+        mark(format!("poll {}", polls.borrow()));
+        *slot.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    })
+}
+
+#[test]
+fn task_woken_several_times_in_one_iteration_is_polled_once() {
+    let mut lp = EventLoop::builder().trace(true).build();
+    let polls = Rc::new(RefCell::new(0));
+    let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+    lp.spawn(counted_pending(polls.clone(), slot.clone()));
+    let waker = move || slot.lock().unwrap().clone().unwrap();
+    let w = waker.clone();
+    lp.call_soon(move || {
+        mark("wake_by_ref");
+        w().wake_by_ref();
+    });
+    let w = waker.clone();
+    lp.call_soon(move || {
+        mark("wake a clone");
+        w().wake();
+    });
+    let w = waker.clone();
+    lp.call_soon(move || {
+        mark("wake from a thread");
+        let w = w();
+        thread::spawn(move || w.wake()).join().unwrap();
+    });
+    let w = waker.clone();
+    lp.call_soon(move || {
+        mark("wake_by_ref again");
+        w().wake_by_ref();
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[0s] it1 poll 1",
+            "[0s] it1 wake_by_ref",
+            "[0s] it1 wake a clone",
+            "[0s] it1 wake from a thread",
+            "[0s] it1 wake_by_ref again",
+            "[0s] it2 poll task #1",
+            "[0s] it2 poll 2",
+        ]
+    );
+    assert_eq!(*polls.borrow(), 2);
+    assert_eq!(lp.stats().polls, 2);
+
+    // Several wakes from other threads while the loop is idle: one poll in the next run.
+    for _ in 0..3 {
+        let w = waker();
+        thread::spawn(move || w.wake()).join().unwrap();
+    }
+    waker().wake_by_ref();
+    lp.run().unwrap();
+    assert_eq!(*polls.borrow(), 3);
+    assert_eq!(lp.stats().polls, 3);
+    assert_eq!(lp.stats().iterations, 3);
+}
+
+#[test]
+fn oneshot_and_mpsc_channels_between_tasks() {
+    let log = Log::default();
+    let mut lp = EventLoop::new();
+    let (mut tx, mut rx) = mpsc::channel::<u32>(0);
+    let (done_tx, done_rx) = oneshot::channel::<u32>();
+
+    let l = log.clone();
+    lp.spawn(async move {
+        for i in 1..=3 {
+            sleep(secs(1)).await;
+            l.say(format!("send {i}"));
+            tx.send(i).await.unwrap();
+            l.say(format!("sent {i}"));
+        }
+        l.say("producer done");
+        // Dropping `tx` closes the channel.
+    });
+    let l = log.clone();
+    lp.spawn(async move {
+        let mut sum = 0;
+        while let Some(v) = rx.next().await {
+            l.say(format!("recv {v}"));
+            sum += v;
+        }
+        l.say("channel closed");
+        done_tx.send(sum).unwrap();
+    });
+    let l = log.clone();
+    let sum = lp
+        .run_until_complete(async move {
+            let sum = done_rx.await.unwrap();
+            l.say(format!("sum {sum}"));
+            sum
+        })
+        .unwrap();
+    assert_eq!(sum, 6);
+    assert_eq!(
+        log.lines(),
+        [
+            "[1s] send 1",
+            "[1s] recv 1",
+            "[1s] sent 1",
+            "[2s] send 2",
+            "[2s] recv 2",
+            "[2s] sent 2",
+            "[3s] send 3",
+            "[3s] recv 3",
+            "[3s] sent 3",
+            "[3s] producer done",
+            "[3s] channel closed",
+            "[3s] sum 6",
+        ]
+    );
+    assert!(lp.pending_tasks().is_empty());
+}
