@@ -156,7 +156,11 @@ fn w1_floor(delays: &[u64]) -> Run {
     let mut heap = BinaryHeap::new();
     for (seq, &d) in delays.iter().enumerate() {
         let c = count.clone();
-        heap.push(Reverse(Item(d * 1000, seq as u64, Box::new(move || c.set(c.get() + 1)))));
+        heap.push(Reverse(Item(
+            d * 1000,
+            seq as u64,
+            Box::new(move || c.set(c.get() + 1)),
+        )));
     }
     let mut now = 0;
     while let Some(Reverse(Item(deadline, _, f))) = heap.pop() {
@@ -180,7 +184,12 @@ fn w2_plan(tasks: usize) -> Vec<Vec<u64>> {
 }
 
 fn w2_exact_end(plan: &[Vec<u64>]) -> Duration {
-    Duration::from_micros(plan.iter().map(|p| p.iter().sum::<u64>()).max().unwrap_or(0))
+    Duration::from_micros(
+        plan.iter()
+            .map(|p| p.iter().sum::<u64>())
+            .max()
+            .unwrap_or(0),
+    )
 }
 
 fn w2_simloop(plan: &[Vec<u64>], trace: bool) -> Run {
@@ -313,9 +322,9 @@ fn w4_child(system: &str, tasks: usize) {
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async {
                 for _ in 0..tasks {
-                    drop(tokio::task::spawn_local(tokio::time::sleep(Duration::from_secs(
-                        3600,
-                    ))));
+                    drop(tokio::task::spawn_local(tokio::time::sleep(
+                        Duration::from_secs(3600),
+                    )));
                 }
                 tokio::task::yield_now().await;
                 tokio::task::yield_now().await;
@@ -332,7 +341,10 @@ fn w4_bytes_per_task(system: &str, tasks: usize) -> f64 {
             .args(["--w4-child", system, &n.to_string()])
             .output()
             .expect("child runs");
-        String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(f64::NAN)
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(f64::NAN)
     };
     (peak(tasks) - peak(0)) / tasks as f64
 }
@@ -359,7 +371,11 @@ fn secs(d: Duration) -> String {
     format!("{:.6}s", d.as_secs_f64())
 }
 
-fn measure(reps: usize, mut simloop: impl FnMut(bool) -> Run, mut tokio: Option<&mut dyn FnMut() -> Run>) -> (Vec<Run>, Vec<Run>, Vec<Run>) {
+fn measure(
+    reps: usize,
+    mut simloop: impl FnMut(bool) -> Run,
+    mut tokio: Option<&mut dyn FnMut() -> Run>,
+) -> (Vec<Run>, Vec<Run>, Vec<Run>) {
     let (mut s, mut t, mut tr) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         s.push(simloop(false));
@@ -371,7 +387,12 @@ fn measure(reps: usize, mut simloop: impl FnMut(bool) -> Run, mut tokio: Option<
     (s, t, tr)
 }
 
-fn row(name: &'static str, events: u64, target: Option<f64>, runs: (Vec<Run>, Vec<Run>, Vec<Run>)) -> Row {
+fn row(
+    name: &'static str,
+    events: u64,
+    target: Option<f64>,
+    runs: (Vec<Run>, Vec<Run>, Vec<Run>),
+) -> Row {
     let (s, t, tr) = runs;
     Row {
         name,
@@ -393,23 +414,51 @@ fn compare(scale: u64, reps: usize) {
 
     let mut rows = Vec::new();
     let tokio_w1 = &mut || w1_tokio(&delays);
-    rows.push(row("W1 timers, callbacks", n1 as u64, Some(0.25), measure(reps, |t| w1_simloop_callbacks(&delays, t), Some(tokio_w1))));
+    rows.push(row(
+        "W1 timers, callbacks",
+        n1 as u64,
+        Some(0.25),
+        measure(reps, |t| w1_simloop_callbacks(&delays, t), Some(tokio_w1)),
+    ));
     let tokio_w1 = &mut || w1_tokio(&delays);
-    rows.push(row("W1 timers, tasks", n1 as u64, Some(0.5), measure(reps, |t| w1_simloop_tasks(&delays, t), Some(tokio_w1))));
+    rows.push(row(
+        "W1 timers, tasks",
+        n1 as u64,
+        Some(0.5),
+        measure(reps, |t| w1_simloop_tasks(&delays, t), Some(tokio_w1)),
+    ));
     rows.push(row("W1 floor: BinaryHeap", n1 as u64, None, {
         let s: Vec<Run> = (0..reps).map(|_| w1_floor(&delays)).collect();
         (s, Vec::new(), Vec::new())
     }));
     let tokio_w2 = &mut || w2_tokio(&plan);
-    rows.push(row("W2 sleepers", plan.len() as u64 * 100, Some(0.5), measure(reps, |t| w2_simloop(&plan, t), Some(tokio_w2))));
+    rows.push(row(
+        "W2 sleepers",
+        plan.len() as u64 * 100,
+        Some(0.5),
+        measure(reps, |t| w2_simloop(&plan, t), Some(tokio_w2)),
+    ));
     let tokio_w3 = &mut || w3_tokio(n3);
-    rows.push(row("W3 ping-pong", n3, Some(0.8), measure(reps, |t| w3_simloop(n3, t), Some(tokio_w3))));
+    rows.push(row(
+        "W3 ping-pong",
+        n3,
+        Some(0.8),
+        measure(reps, |t| w3_simloop(n3, t), Some(tokio_w3)),
+    ));
     let tokio_w5 = &mut || w5_tokio(n5);
-    rows.push(row("W5 timeout churn", n5, Some(0.5), measure(reps, |t| w5_simloop(n5, t), Some(tokio_w5))));
+    rows.push(row(
+        "W5 timeout churn",
+        n5,
+        Some(0.5),
+        measure(reps, |t| w5_simloop(n5, t), Some(tokio_w5)),
+    ));
 
     println!("| workload | events | simloop | ns/event | tokio paused | ns/event | simloop/tokio | target | traced/untraced | virtual end simloop | virtual end tokio |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let floor = rows.iter().find(|r| r.name.starts_with("W1 floor")).map(|r| r.simloop);
+    let floor = rows
+        .iter()
+        .find(|r| r.name.starts_with("W1 floor"))
+        .map(|r| r.simloop);
     for r in &rows {
         let ns = |d: Duration| format!("{:.0}", d.as_nanos() as f64 / r.events as f64);
         let ratio = r.tokio.map(|t| r.simloop.as_secs_f64() / t.as_secs_f64());
@@ -427,7 +476,10 @@ fn compare(scale: u64, reps: usize) {
             r.tokio.map_or("-".into(), ns),
             ratio.map_or("-".into(), |x| format!("{x:.3}")),
             verdict,
-            r.traced.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64() / r.simloop.as_secs_f64())),
+            r.traced.map_or("-".into(), |t| format!(
+                "{:.2}",
+                t.as_secs_f64() / r.simloop.as_secs_f64()
+            )),
             secs(r.virtual_simloop),
             r.virtual_tokio.map_or("-".into(), secs),
         );
@@ -444,7 +496,10 @@ fn compare(scale: u64, reps: usize) {
         secs(rows[3].virtual_simloop)
     );
     let tasks = 100_000 / scale as usize;
-    let (bs, bt) = (w4_bytes_per_task("simloop", tasks), w4_bytes_per_task("tokio", tasks));
+    let (bs, bt) = (
+        w4_bytes_per_task("simloop", tasks),
+        w4_bytes_per_task("tokio", tasks),
+    );
     println!(
         "W4 idle memory, {tasks} tasks sleeping 3600s: simloop {bs:.0} B/task, tokio {bt:.0} B/task, ratio {:.3} (target <= 0.5)",
         bs / bt
@@ -457,18 +512,29 @@ fn scaling() {
     for n in [10_000usize, 100_000, 1_000_000, 10_000_000] {
         let delays = w1_delays(n);
         for (name, f) in [
-            ("W1 callbacks", w1_simloop_callbacks as fn(&[u64], bool) -> Run),
+            (
+                "W1 callbacks",
+                w1_simloop_callbacks as fn(&[u64], bool) -> Run,
+            ),
             ("W1 tasks", w1_simloop_tasks),
         ] {
             let wall = median((0..3).map(|_| f(&delays, false).wall).collect());
-            println!("| {name} | {n} | {n} | {} | {:.0} |", secs(wall), wall.as_nanos() as f64 / n as f64);
+            println!(
+                "| {name} | {n} | {n} | {} | {:.0} |",
+                secs(wall),
+                wall.as_nanos() as f64 / n as f64
+            );
         }
     }
     for tasks in [1_000usize, 10_000, 100_000] {
         let plan = w2_plan(tasks);
         let wall = median((0..3).map(|_| w2_simloop(&plan, false).wall).collect());
         let events = tasks * 100;
-        println!("| W2 sleepers | {tasks} tasks | {events} | {} | {:.0} |", secs(wall), wall.as_nanos() as f64 / events as f64);
+        println!(
+            "| W2 sleepers | {tasks} tasks | {events} | {} | {:.0} |",
+            secs(wall),
+            wall.as_nanos() as f64 / events as f64
+        );
     }
 }
 
@@ -505,4 +571,3 @@ fn main() {
         compare(1, 5);
     }
 }
-
