@@ -5,7 +5,7 @@
 //! borrow is released, the user code runs, and the result is put back. So user code may
 //! call back into the loop (schedule, spawn, cancel, wake) at any point.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -24,7 +24,7 @@ use crate::event_loop::{Config, PanicPolicy};
 use crate::rng::Rng;
 use crate::slab::{Key, Slab};
 use crate::stats::Stats;
-use crate::task::{Header, JoinHandle, RawTask, Remote, Target, TaskCell, TaskId, TaskWaker};
+use crate::task::{JoinHandle, RawTask, Remote, Target, TaskCell, TaskEntry, TaskId, TaskWaker};
 use crate::timers::{TimerQueue, TimerRef};
 use crate::trace::{Event, Trace, TraceEvent};
 use crate::Instant;
@@ -69,7 +69,7 @@ pub(crate) enum Mode {
 #[derive(Clone)]
 pub(crate) enum Who {
     Callback(u64, &'static Location<'static>),
-    Task(Rc<dyn RawTask>),
+    Task(TaskId, Option<Rc<String>>, &'static Location<'static>),
     Main,
 }
 
@@ -77,7 +77,12 @@ impl Who {
     pub(crate) fn describe(&self) -> String {
         match self {
             Who::Callback(id, loc) => format!("callback #{id} (scheduled at {loc})"),
-            Who::Task(task) => task.header().info().to_string(),
+            Who::Task(id, name, spawned_at) => TaskInfo {
+                id: *id,
+                name: name.as_deref().cloned(),
+                spawned_at,
+            }
+            .to_string(),
             Who::Main => "the main future".to_string(),
         }
     }
@@ -92,7 +97,7 @@ pub(crate) struct State {
     live_timers: usize,
     next_seq: u64,
     next_entry_id: u64,
-    pub(crate) tasks: Slab<Rc<dyn RawTask>>,
+    pub(crate) tasks: Slab<TaskEntry>,
     next_task_id: u64,
     pub(crate) stopping: bool,
     pub(crate) closed: bool,
@@ -210,7 +215,7 @@ impl State {
     }
 
     fn pending_tasks(&self) -> Vec<TaskInfo> {
-        let mut v: Vec<TaskInfo> = self.tasks.values().map(|t| t.header().info()).collect();
+        let mut v: Vec<TaskInfo> = self.tasks.values().map(TaskEntry::info).collect();
         v.sort_by_key(|t| t.id);
         v
     }
@@ -343,12 +348,7 @@ impl Core {
         was_pending
     }
 
-    pub(crate) fn spawn<F>(
-        self: &Rc<Self>,
-        future: F,
-        name: Option<Rc<str>>,
-        spawned_at: &'static Location<'static>,
-    ) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F, name: Option<&str>, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -356,71 +356,62 @@ impl Core {
         let mut st = self.st.borrow_mut();
         st.next_task_id += 1;
         let id = TaskId(st.next_task_id);
-        let closed = st.closed;
-        let remote = self.remote.clone();
-        let mut cell = None;
-        let key = (!closed).then(|| {
-            st.tasks.insert_with(|key| {
-                let header = Header {
-                    id,
-                    name: name.clone(),
-                    spawned_at,
-                    flag: Arc::new(TaskWaker {
-                        target: Target::Task(key),
-                        queued: AtomicBool::new(true),
-                        remote,
-                    }),
-                    cancel_requested: Cell::new(false),
-                };
-                let task = Rc::new(TaskCell::new(header, Some(future)));
-                cell = Some(task.clone());
-                task as Rc<dyn RawTask>
-            })
-        });
-        let Some((key, cell)) = key.zip(cell) else {
-            // Closed: the future was never stored; the handle yields `Cancelled`.
+        if st.closed {
+            // The future is dropped unpolled; the handle yields `Cancelled`.
             drop(st);
-            let header = Header {
-                id,
-                name,
-                spawned_at,
-                flag: Arc::new(TaskWaker {
-                    target: Target::Main(0),
-                    queued: AtomicBool::new(true),
-                    remote: self.remote.clone(),
-                }),
-                cancel_requested: Cell::new(false),
-            };
-            let cell = Rc::new(TaskCell::<F>::new(header, None));
+            let cell = Rc::new(TaskCell::<F>::new(None, None));
+            drop(future);
             cell.fail(JoinError::Cancelled);
             return JoinHandle {
                 cell,
                 core: Rc::downgrade(self),
                 key: None,
+                id,
             };
-        };
+        }
+        let remote = self.remote.clone();
+        let name = name.map(|n| Rc::new(n.to_string()));
+        let traced_name = st.trace.is_some().then(|| name.as_deref().cloned()).flatten();
+        let mut cell = None;
+        let key = st.tasks.insert_with(|key| {
+            let flag = Arc::new(TaskWaker {
+                target: Target::Task(key),
+                queued: AtomicBool::new(true),
+                remote,
+            });
+            let task = Rc::new(TaskCell::new(Some(flag), Some(future)));
+            cell = Some(task.clone());
+            TaskEntry {
+                cell: task,
+                id,
+                spawned_at,
+                name,
+                cancel_requested: false,
+            }
+        });
+        let cell = cell.expect("inserted");
         st.ready.push_back(Ready::Task(key));
         st.stats.tasks_spawned += 1;
         st.record(|| Event::TaskSpawn {
             task: id,
-            name: name.as_deref().map(str::to_string),
+            name: traced_name,
         });
         drop(st);
         JoinHandle {
             cell,
             core: Rc::downgrade(self),
             key: Some(key),
+            id,
         }
     }
 
     pub(crate) fn cancel_task(&self, key: Key) -> bool {
         let mut st = self.st.borrow_mut();
-        let Some(task) = st.tasks.get(key) else {
+        let Some(task) = st.tasks.get_mut(key) else {
             return false;
         };
-        let header = task.header();
-        header.cancel_requested.set(true);
-        if !header.flag.queued.swap(true, Ordering::AcqRel) {
+        task.cancel_requested = true;
+        if !task.cell.flag().queued.swap(true, Ordering::AcqRel) {
             st.ready.push_back(Ready::Task(key));
         }
         true
@@ -618,18 +609,15 @@ impl Core {
 
     fn run_task(&self, key: Key) -> Result<(), LoopError> {
         let mut st = self.st.borrow_mut();
-        let Some(task) = st.tasks.get(key).cloned() else {
+        let Some(entry) = st.tasks.get(key) else {
             return Ok(());
         };
-        let who = Who::Task(task);
-        let Who::Task(task) = &who else {
-            unreachable!()
-        };
-        let header = task.header();
-        let id = header.id;
-        if header.cancel_requested.get() {
+        let (task, id) = (entry.cell.clone(), entry.id);
+        let flag = task.flag();
+        let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
+        if entry.cancel_requested {
             st.tasks.remove(key);
-            header.flag.queued.store(true, Ordering::Release);
+            flag.queued.store(true, Ordering::Release);
             st.record(|| Event::TaskCancel { task: id });
             st.blocked = Duration::ZERO;
             drop(st);
@@ -640,12 +628,12 @@ impl Core {
             return Ok(());
         }
         self.take_step(&mut st, Ready::Task(key), &who)?;
-        header.flag.queued.store(false, Ordering::Release);
+        flag.queued.store(false, Ordering::Release);
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: Some(id) });
         drop(st);
 
-        let waker = waker_ref(&header.flag);
+        let waker = waker_ref(flag);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             task.poll(&mut Context::from_waker(&waker))
         }));
@@ -653,17 +641,17 @@ impl Core {
             Ok(Poll::Pending) => self.after_step(&who, None, false),
             Ok(Poll::Ready(())) => {
                 let mut st = self.st.borrow_mut();
-                let slot = st.tasks.remove(key);
-                header.flag.queued.store(true, Ordering::Release);
+                let entry = st.tasks.remove(key);
+                flag.queued.store(true, Ordering::Release);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
-                drop(slot);
+                drop(entry);
                 self.after_step(&who, None, false);
             }
             Err(payload) => {
-                let slot = self.st.borrow_mut().tasks.remove(key);
-                drop(slot);
-                header.flag.queued.store(true, Ordering::Release);
+                let entry = self.st.borrow_mut().tasks.remove(key);
+                drop(entry);
+                flag.queued.store(true, Ordering::Release);
                 let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
                 task.fail(JoinError::Panicked(panic_message(&*payload)));
                 let joined = !task.is_detached();
@@ -821,10 +809,10 @@ impl Core {
             pending.extend(never);
             st.live_timers = 0;
             let mut tasks = st.tasks.drain();
-            tasks.sort_by_key(|t| t.header().id);
+            tasks.sort_by_key(|t| t.id);
             for t in &tasks {
-                t.header().flag.queued.store(true, Ordering::Release);
-                let task = t.header().id;
+                t.cell.flag().queued.store(true, Ordering::Release);
+                let task = t.id;
                 st.record(|| Event::TaskCancel { task });
             }
             (callbacks, pending, tasks)
@@ -833,8 +821,8 @@ impl Core {
             let _ = catch_unwind(AssertUnwindSafe(|| drop(entry)));
         }
         for task in tasks {
-            let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
-            task.fail(JoinError::Cancelled);
+            let _ = catch_unwind(AssertUnwindSafe(|| task.cell.drop_future()));
+            task.cell.fail(JoinError::Cancelled);
         }
     }
 }

@@ -98,7 +98,7 @@ impl Handle {
         F::Output: 'static,
     {
         self.core
-            .spawn(future, Some(name.into()), Location::caller())
+            .spawn(future, Some(name), Location::caller())
     }
 
     /// Stops the loop once the current iteration has finished.

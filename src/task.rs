@@ -91,7 +91,7 @@ impl ArcWake for TaskWaker {
 pub(crate) struct JoinState<T> {
     /// `Some` from completion until the handle takes it. Errors are boxed to keep small
     /// outputs small.
-    result: RefCell<Option<Result<T, Box<JoinError>>>>,
+    result: Cell<Option<Result<T, Box<JoinError>>>>,
     done: Cell<bool>,
     detached: Cell<bool>,
     waker: Cell<Option<Waker>>,
@@ -100,7 +100,7 @@ pub(crate) struct JoinState<T> {
 impl<T> JoinState<T> {
     fn new() -> Self {
         JoinState {
-            result: RefCell::new(None),
+            result: Cell::new(None),
             done: Cell::new(false),
             detached: Cell::new(false),
             waker: Cell::new(None),
@@ -111,44 +111,46 @@ impl<T> JoinState<T> {
         if self.done.replace(true) {
             return;
         }
-        *self.result.borrow_mut() = Some(result);
+        self.result.set(Some(result));
         if let Some(w) = self.waker.take() {
             w.wake();
         }
     }
 }
 
-/// What the loop and a task's handles know about it besides its future.
-pub(crate) struct Header {
+/// A spawned task as the loop stores it: the shared cell, and what only the loop needs.
+pub(crate) struct TaskEntry {
+    pub(crate) cell: Rc<dyn RawTask>,
     pub(crate) id: TaskId,
-    pub(crate) name: Option<Rc<str>>,
     pub(crate) spawned_at: &'static Location<'static>,
-    pub(crate) flag: Arc<TaskWaker>,
-    pub(crate) cancel_requested: Cell<bool>,
+    /// A thin pointer keeps the entry within a cache line.
+    pub(crate) name: Option<Rc<String>>,
+    pub(crate) cancel_requested: bool,
 }
 
-impl Header {
+impl TaskEntry {
     pub(crate) fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id,
-            name: self.name.as_deref().map(str::to_string),
+            name: self.name.as_deref().cloned(),
             spawned_at: self.spawned_at,
         }
     }
 }
 
-/// One allocation per task: its header, its join state, and its future, which stays in place
-/// (pinned) from spawn until it is dropped.
+/// One allocation per task, shared by the loop and the task's `JoinHandle`: the join state,
+/// and the future, which stays in place (pinned) from spawn until it is dropped.
 pub(crate) struct TaskCell<F: Future> {
-    header: Header,
+    /// The task's waker (`None` for a task spawned on a closed loop, which never runs).
+    flag: Option<Arc<TaskWaker>>,
     join: JoinState<F::Output>,
     future: RefCell<Option<F>>,
 }
 
 impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(header: Header, future: Option<F>) -> Self {
+    pub(crate) fn new(flag: Option<Arc<TaskWaker>>, future: Option<F>) -> Self {
         TaskCell {
-            header,
+            flag,
             join: JoinState::new(),
             future: RefCell::new(future),
         }
@@ -157,7 +159,8 @@ impl<F: Future> TaskCell<F> {
 
 /// A task as the loop drives it, type-erased.
 pub(crate) trait RawTask {
-    fn header(&self) -> &Header;
+    /// The task's waker state.
+    fn flag(&self) -> &Arc<TaskWaker>;
     /// Polls the future once. On completion the output goes to the join state and the future
     /// is dropped.
     fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
@@ -170,8 +173,8 @@ pub(crate) trait RawTask {
 }
 
 impl<F: Future> RawTask for TaskCell<F> {
-    fn header(&self) -> &Header {
-        &self.header
+    fn flag(&self) -> &Arc<TaskWaker> {
+        self.flag.as_ref().expect("only tasks of an open loop are stored")
     }
 
     fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
@@ -213,16 +216,11 @@ impl<F: Future> RawTask for TaskCell<F> {
 /// A task's join side, as its [`JoinHandle`] sees it.
 pub(crate) trait JoinCell<T> {
     fn join(&self) -> &JoinState<T>;
-    fn header(&self) -> &Header;
 }
 
 impl<F: Future> JoinCell<F::Output> for TaskCell<F> {
     fn join(&self) -> &JoinState<F::Output> {
         &self.join
-    }
-
-    fn header(&self) -> &Header {
-        &self.header
     }
 }
 
@@ -249,6 +247,7 @@ pub struct JoinHandle<T> {
     pub(crate) cell: Rc<dyn JoinCell<T>>,
     pub(crate) core: Weak<Core>,
     pub(crate) key: Option<Key>,
+    pub(crate) id: TaskId,
 }
 
 impl<T> JoinHandle<T> {
@@ -274,7 +273,7 @@ impl<T> JoinHandle<T> {
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.cell.header().id
+        self.id
     }
 }
 
@@ -283,7 +282,7 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let join = self.cell.join();
-        if let Some(result) = join.result.borrow_mut().take() {
+        if let Some(result) = join.result.take() {
             return Poll::Ready(result.map_err(|e| *e));
         }
         assert!(
