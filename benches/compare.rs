@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how
 //! simloop's cost per event grows with the workload's size; `-- --quick` runs everything at a
-//! tenth of the size, once (a smoke run).
+//! tenth of the size, once (a smoke run); `-- --profile NAME` runs one simloop workload five
+//! times for a profiler; `-- --gate` runs the workload of `benches/callgrind-gate`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -561,7 +562,11 @@ fn main() {
         w4_child(&args[i + 1], args[i + 2].parse().expect("task count"));
         return;
     }
-    if let Some(i) = args.iter().position(|a| a == "--profile") {
+    if args.iter().any(|a| a == "--gate") {
+        // The instruction-count gate's workload: W2 at a tenth of the size, once.
+        let run = w2_simloop(&w2_plan(1_000), false);
+        println!("W2 1000 tasks: virtual end {}", secs(run.virtual_end));
+    } else if let Some(i) = args.iter().position(|a| a == "--profile") {
         profile(&args[i + 1]);
     } else if args.iter().any(|a| a == "--scaling") {
         scaling();

@@ -77,7 +77,7 @@ pub fn spawn_blocking<T: 'static>(
         crate::sleep::sleep(cost).await;
         f()
     };
-    core.spawn(job, Some("spawn_blocking".into()), location)
+    core.spawn(job, Some("spawn_blocking"), location)
 }
 
 /// The simulated pool: how many workers are busy and who waits for one.

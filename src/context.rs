@@ -136,7 +136,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    core("spawn_named()").spawn(future, Some(name.into()), std::panic::Location::caller())
+    core("spawn_named()").spawn(future, Some(name), std::panic::Location::caller())
 }
 
 /// Schedules `f` on the current loop; see [`EventLoop::call_soon`](crate::EventLoop::call_soon).

@@ -6,23 +6,26 @@
 //! call back into the loop (schedule, spawn, cancel, wake) at any point.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::pin::Pin;
+
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use futures::task::waker_ref;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::callback::Callback;
 use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
 use crate::event_loop::{Config, PanicPolicy};
 use crate::rng::Rng;
 use crate::slab::{Key, Slab};
 use crate::stats::Stats;
-use crate::task::{JoinHandle, JoinState, Remote, Target, TaskFuture, TaskId, TaskSlot, TaskWaker};
+use crate::task::{JoinHandle, RawTask, Remote, Target, TaskCell, TaskEntry, TaskId, TaskWaker};
+use crate::timers::{TimerQueue, TimerRef};
 use crate::trace::{Event, Trace, TraceEvent};
 use crate::Instant;
 
@@ -39,28 +42,14 @@ pub(crate) enum Ready {
     StopMain(u64),
 }
 
-/// What a callback or timer entry does when it runs.
-pub(crate) enum Action {
-    Call(Box<dyn FnOnce()>),
-    /// A `sleep`'s timer: wakes the sleeping task, then stays as `Fired` until the sleep sees it.
-    Wake(Option<Waker>),
-    Fired,
-}
-
+/// A pending callback or timer. A `sleep`'s timer is an entry too, whose callback wakes the
+/// sleeping task; the sleep knows it fired when the entry is gone.
 pub(crate) struct Entry {
-    pub(crate) id: u64,
-    pub(crate) action: Action,
+    pub(crate) callback: Callback,
     pub(crate) location: &'static Location<'static>,
-    /// True while the timer waits in the heap, i.e. is live.
+    pub(crate) id: u64,
+    /// True while the timer waits in the queue, i.e. is live.
     pub(crate) in_heap: bool,
-}
-
-/// A timer in the heap, ordered by (deadline, registration).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct TimerRef {
-    deadline: Instant,
-    seq: u64,
-    key: Key,
 }
 
 /// Which run call is in progress, i.e. when it ends.
@@ -80,7 +69,7 @@ pub(crate) enum Mode {
 #[derive(Clone)]
 pub(crate) enum Who {
     Callback(u64, &'static Location<'static>),
-    Task(TaskId, Option<Rc<str>>, &'static Location<'static>),
+    Task(TaskId, Option<Rc<String>>, &'static Location<'static>),
     Main,
 }
 
@@ -90,7 +79,7 @@ impl Who {
             Who::Callback(id, loc) => format!("callback #{id} (scheduled at {loc})"),
             Who::Task(id, name, spawned_at) => TaskInfo {
                 id: *id,
-                name: name.as_deref().map(str::to_string),
+                name: name.as_deref().cloned(),
                 spawned_at,
             }
             .to_string(),
@@ -104,11 +93,11 @@ pub(crate) struct State {
     pub(crate) iteration: u64,
     pub(crate) ready: VecDeque<Ready>,
     pub(crate) entries: Slab<Entry>,
-    heap: BinaryHeap<Reverse<TimerRef>>,
+    heap: TimerQueue,
     live_timers: usize,
     next_seq: u64,
     next_entry_id: u64,
-    pub(crate) tasks: Slab<TaskSlot>,
+    pub(crate) tasks: Slab<TaskEntry>,
     next_task_id: u64,
     pub(crate) stopping: bool,
     pub(crate) closed: bool,
@@ -143,7 +132,7 @@ impl State {
 
     /// The earliest live deadline; dead heap entries met on the way are dropped.
     fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse(top)) = self.heap.peek() {
+        while let Some(top) = self.heap.peek() {
             if self.entries.get(top.key).is_some_and(|e| e.in_heap) {
                 return Some(top.deadline);
             }
@@ -155,24 +144,24 @@ impl State {
     fn add_timer(
         &mut self,
         deadline: Instant,
-        action: Action,
+        callback: Callback,
         location: &'static Location<'static>,
     ) -> (Key, u64) {
         let id = self.next_entry_id();
         let live = deadline != Instant::MAX;
         let key = self.entries.insert(Entry {
             id,
-            action,
+            callback,
             location,
             in_heap: live,
         });
         if live {
             self.next_seq += 1;
-            self.heap.push(Reverse(TimerRef {
+            self.heap.push(TimerRef {
                 deadline,
                 seq: self.next_seq,
                 key,
-            }));
+            });
             self.live_timers += 1;
             self.stats.max_timers = self.stats.max_timers.max(self.live_timers);
         }
@@ -192,7 +181,7 @@ impl State {
             if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
                 let entries = &self.entries;
                 self.heap
-                    .retain(|Reverse(t)| entries.get(t.key).is_some_and(|e| e.in_heap));
+                    .retain(|t| entries.get(t.key).is_some_and(|e| e.in_heap));
             }
         }
         let id = entry.id;
@@ -203,7 +192,7 @@ impl State {
     /// Step 2 of an iteration: every timer due by now goes to the back of the ready queue, in
     /// (deadline, registration) order.
     fn promote_due(&mut self) {
-        while let Some(Reverse(top)) = self.heap.peek().copied() {
+        while let Some(top) = self.heap.peek() {
             if top.deadline > self.now {
                 break;
             }
@@ -226,7 +215,7 @@ impl State {
     }
 
     fn pending_tasks(&self) -> Vec<TaskInfo> {
-        let mut v: Vec<TaskInfo> = self.tasks.values().map(TaskSlot::info).collect();
+        let mut v: Vec<TaskInfo> = self.tasks.values().map(TaskEntry::info).collect();
         v.sort_by_key(|t| t.id);
         v
     }
@@ -258,7 +247,7 @@ impl Core {
                 iteration: 0,
                 ready: VecDeque::new(),
                 entries: Slab::new(),
-                heap: BinaryHeap::new(),
+                heap: TimerQueue::default(),
                 live_timers: 0,
                 next_seq: 0,
                 next_entry_id: 0,
@@ -294,7 +283,7 @@ impl Core {
     pub(crate) fn schedule(
         &self,
         when: Option<Instant>,
-        f: Box<dyn FnOnce()>,
+        f: Callback,
         location: &'static Location<'static>,
     ) -> Option<(Key, u64)> {
         let mut st = self.st.borrow_mut();
@@ -304,12 +293,12 @@ impl Core {
             return None;
         }
         if let Some(when) = when {
-            return Some(st.add_timer(when, Action::Call(f), location));
+            return Some(st.add_timer(when, f, location));
         }
         let id = st.next_entry_id();
         let key = st.entries.insert(Entry {
             id,
-            action: Action::Call(f),
+            callback: f,
             location,
             in_heap: false,
         });
@@ -328,107 +317,88 @@ impl Core {
         if st.closed {
             return None;
         }
-        Some(st.add_timer(when, Action::Wake(Some(waker)), location).0)
+        Some(
+            st.add_timer(when, Callback::new(move || waker.wake()), location)
+                .0,
+        )
     }
 
-    /// True once the wake timer has run; otherwise remembers the newest waker.
+    /// True once the wake timer has run; otherwise it will wake `waker`. (A closed loop
+    /// dropped every timer: its sleeps never complete.)
     pub(crate) fn poll_wake_timer(&self, key: Key, waker: &Waker) -> bool {
         let mut st = self.st.borrow_mut();
-        match st.entries.get_mut(key) {
-            Some(Entry {
-                action: Action::Fired,
-                ..
-            }) => {
-                st.entries.remove(key);
-                true
-            }
-            Some(Entry {
-                action: Action::Wake(slot),
-                ..
-            }) => {
-                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    let old = slot.replace(waker.clone());
-                    drop(st);
-                    drop(old);
-                }
-                false
-            }
-            Some(Entry {
-                action: Action::Call(_),
-                ..
-            }) => unreachable!("wake timer holds a callback"),
-            // Dropped by close(): the sleep never completes, like every other pending thing.
-            None => false,
+        if st.closed {
+            return false;
         }
+        let Some(entry) = st.entries.get_mut(key) else {
+            return true;
+        };
+        let waker = waker.clone();
+        let old = std::mem::replace(&mut entry.callback, Callback::new(move || waker.wake()));
+        drop(st);
+        drop(old);
+        false
     }
 
     /// Cancels a pending callback or timer; true if it was pending and now will not run.
     pub(crate) fn cancel_entry(&self, key: Key) -> bool {
         let removed = self.st.borrow_mut().remove_entry(key);
-        let was_pending = removed
-            .as_ref()
-            .is_some_and(|e| !matches!(e.action, Action::Fired));
+        let was_pending = removed.is_some();
         drop(removed);
         was_pending
     }
 
-    pub(crate) fn spawn<F>(
-        self: &Rc<Self>,
-        future: F,
-        name: Option<Rc<str>>,
-        spawned_at: &'static Location<'static>,
-    ) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F, name: Option<&str>, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let join = Rc::new(JoinState::new());
         let mut st = self.st.borrow_mut();
         st.next_task_id += 1;
         let id = TaskId(st.next_task_id);
         if st.closed {
+            // The future is dropped unpolled; the handle yields `Cancelled`.
             drop(st);
+            let cell = Rc::new(TaskCell::<F>::new(None, None));
             drop(future);
-            join.complete(Err(JoinError::Cancelled));
+            cell.fail(JoinError::Cancelled);
             return JoinHandle {
-                state: join,
+                cell,
                 core: Rc::downgrade(self),
                 key: None,
                 id,
             };
         }
-        let body: Pin<Box<dyn Future<Output = ()>>> = Box::pin(TaskFuture {
-            future,
-            join: join.clone(),
-        });
         let remote = self.remote.clone();
-        let sink = join.clone();
+        let name = name.map(|n| Rc::new(n.to_string()));
+        let traced_name = st.trace.is_some().then(|| name.as_deref().cloned()).flatten();
+        let mut cell = None;
         let key = st.tasks.insert_with(|key| {
             let flag = Arc::new(TaskWaker {
                 target: Target::Task(key),
                 queued: AtomicBool::new(true),
                 remote,
             });
-            TaskSlot {
+            let task = Rc::new(TaskCell::new(Some(flag), Some(future)));
+            cell = Some(task.clone());
+            TaskEntry {
+                cell: task,
                 id,
-                name: name.clone(),
                 spawned_at,
-                future: Some(body),
-                waker: Waker::from(flag.clone()),
-                flag,
+                name,
                 cancel_requested: false,
-                join: sink,
             }
         });
+        let cell = cell.expect("inserted");
         st.ready.push_back(Ready::Task(key));
         st.stats.tasks_spawned += 1;
         st.record(|| Event::TaskSpawn {
             task: id,
-            name: name.as_deref().map(str::to_string),
+            name: traced_name,
         });
         drop(st);
         JoinHandle {
-            state: join,
+            cell,
             core: Rc::downgrade(self),
             key: Some(key),
             id,
@@ -437,11 +407,11 @@ impl Core {
 
     pub(crate) fn cancel_task(&self, key: Key) -> bool {
         let mut st = self.st.borrow_mut();
-        let Some(slot) = st.tasks.get_mut(key) else {
+        let Some(task) = st.tasks.get_mut(key) else {
             return false;
         };
-        slot.cancel_requested = true;
-        if !slot.flag.queued.swap(true, Ordering::AcqRel) {
+        task.cancel_requested = true;
+        if !task.cell.flag().queued.swap(true, Ordering::AcqRel) {
             st.ready.push_back(Ready::Task(key));
         }
         true
@@ -493,7 +463,7 @@ impl Core {
                 queued: AtomicBool::new(true),
                 remote: self.remote.clone(),
             });
-            (flag.clone(), Waker::from(flag))
+            (flag.clone(), futures::task::waker(flag))
         });
         let result = loop {
             if let Err(e) = self.idle_check(mode) {
@@ -606,7 +576,7 @@ impl Core {
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
-    fn take_step(&self, st: &mut State, item: Ready, who: Who) -> Result<(), LoopError> {
+    fn take_step(&self, st: &mut State, item: Ready, who: &Who) -> Result<(), LoopError> {
         if let Some(limit) = self.cfg.step_limit {
             if st.stats.callbacks_run >= limit {
                 st.ready.push_front(item);
@@ -614,8 +584,11 @@ impl Core {
             }
         }
         st.stats.callbacks_run += 1;
-        st.current = Some(who);
         st.blocked = Duration::ZERO;
+        if st.trace.is_some() {
+            // Only a traced `block_for` needs to name who blocks.
+            st.current = Some(who.clone());
+        }
         Ok(())
     }
 
@@ -624,110 +597,68 @@ impl Core {
         let Some(entry) = st.entries.get(key) else {
             return Ok(());
         };
-        if matches!(entry.action, Action::Fired) {
-            return Ok(());
-        }
-        let (id, location) = (entry.id, entry.location);
-        self.take_step(&mut st, Ready::Entry(key), Who::Callback(id, location))?;
-        let entry = st.entries.get_mut(key).expect("entry just seen");
-        if let Action::Wake(waker) = &mut entry.action {
-            // The sleep removes the entry once it sees it fired.
-            let waker = waker.take();
-            entry.action = Action::Fired;
-            st.current = None;
-            drop(st);
-            if let Some(w) = waker {
-                w.wake();
-            }
-            return Ok(());
-        }
-        let Some(Entry {
-            action: Action::Call(f),
-            ..
-        }) = st.entries.remove(key)
-        else {
-            unreachable!("entry just seen")
-        };
+        let who = Who::Callback(entry.id, entry.location);
+        self.take_step(&mut st, Ready::Entry(key), &who)?;
+        let Entry { callback, id, .. } = st.entries.remove(key).expect("entry just seen");
         st.record(|| Event::CallbackRun { id });
         drop(st);
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        self.after_step(outcome.err(), false);
+        let outcome = catch_unwind(AssertUnwindSafe(|| callback.call()));
+        self.after_step(&who, outcome.err(), false);
         Ok(())
     }
 
     fn run_task(&self, key: Key) -> Result<(), LoopError> {
         let mut st = self.st.borrow_mut();
-        let Some(slot) = st.tasks.get_mut(key) else {
+        let Some(entry) = st.tasks.get(key) else {
             return Ok(());
         };
-        let who = Who::Task(slot.id, slot.name.clone(), slot.spawned_at);
-        let id = slot.id;
-        if slot.cancel_requested {
-            let slot = st.tasks.remove(key).expect("slot just seen");
-            slot.flag.queued.store(true, Ordering::Release);
+        let (task, id) = (entry.cell.clone(), entry.id);
+        let flag = task.flag();
+        let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
+        if entry.cancel_requested {
+            st.tasks.remove(key);
+            flag.queued.store(true, Ordering::Release);
             st.record(|| Event::TaskCancel { task: id });
-            st.current = Some(who);
+            st.blocked = Duration::ZERO;
             drop(st);
             // The future's destructors are user code too: a panic there is the task's.
-            let outcome = catch_unwind(AssertUnwindSafe(|| drop(slot.future)));
-            slot.join.fail(JoinError::Cancelled);
-            self.after_step(outcome.err(), false);
+            let outcome = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
+            task.fail(JoinError::Cancelled);
+            self.after_step(&who, outcome.err(), false);
             return Ok(());
         }
-        self.take_step(&mut st, Ready::Task(key), who)?;
-        let slot = st.tasks.get_mut(key).expect("slot just seen");
-        slot.flag.queued.store(false, Ordering::Release);
-        let mut future = slot
-            .future
-            .take()
-            .expect("a task is never polled re-entrantly");
-        let waker = slot.waker.clone();
+        self.take_step(&mut st, Ready::Task(key), &who)?;
+        flag.queued.store(false, Ordering::Release);
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: Some(id) });
         drop(st);
 
+        let waker = waker_ref(flag);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            future.as_mut().poll(&mut Context::from_waker(&waker))
+            task.poll(&mut Context::from_waker(&waker))
         }));
-
-        let mut st = self.st.borrow_mut();
         match outcome {
-            Ok(Poll::Pending) => {
-                let slot = st.tasks.get_mut(key).expect("only a step removes a task");
-                slot.future = Some(future);
-                drop(st);
-                self.after_step(None, false);
-                Ok(())
-            }
+            Ok(Poll::Pending) => self.after_step(&who, None, false),
             Ok(Poll::Ready(())) => {
-                let slot = st.tasks.remove(key);
-                if let Some(slot) = &slot {
-                    slot.flag.queued.store(true, Ordering::Release);
-                }
+                let mut st = self.st.borrow_mut();
+                let entry = st.tasks.remove(key);
+                flag.queued.store(true, Ordering::Release);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
-                drop(slot);
-                drop(future);
-                self.after_step(None, false);
-                Ok(())
+                drop(entry);
+                self.after_step(&who, None, false);
             }
             Err(payload) => {
-                let slot = st.tasks.remove(key);
-                drop(st);
-                let _ = catch_unwind(AssertUnwindSafe(|| drop(future)));
-                let detached = match &slot {
-                    Some(slot) => {
-                        slot.flag.queued.store(true, Ordering::Release);
-                        slot.join
-                            .fail(JoinError::Panicked(panic_message(&*payload)));
-                        slot.join.is_detached()
-                    }
-                    None => true,
-                };
-                self.after_step(Some(payload), !detached);
-                Ok(())
+                let entry = self.st.borrow_mut().tasks.remove(key);
+                drop(entry);
+                flag.queued.store(true, Ordering::Release);
+                let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
+                task.fail(JoinError::Panicked(panic_message(&*payload)));
+                let joined = !task.is_detached();
+                self.after_step(&who, Some(payload), joined);
             }
         }
+        Ok(())
     }
 
     fn run_main(
@@ -743,7 +674,7 @@ impl Core {
         if st.main_gen != gen {
             return Ok(());
         }
-        self.take_step(&mut st, Ready::Main(gen), Who::Main)?;
+        self.take_step(&mut st, Ready::Main(gen), &Who::Main)?;
         flag.queued.store(false, Ordering::Release);
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: None });
@@ -757,9 +688,9 @@ impl Core {
                 st.record(|| Event::TaskFinish { task: None });
                 st.ready.push_back(Ready::StopMain(gen));
                 drop(st);
-                self.after_step(None, false);
+                self.after_step(&Who::Main, None, false);
             }
-            Ok(false) => self.after_step(None, false),
+            Ok(false) => self.after_step(&Who::Main, None, false),
             Err(payload) => {
                 *main = None;
                 let mut st = self.st.borrow_mut();
@@ -780,11 +711,13 @@ impl Core {
 
     /// After a callback or task step: slow-callback warning, then the panic policy.
     /// `joined` says a task's panic has a `JoinHandle` waiting to receive it.
-    fn after_step(&self, panic: Option<Box<dyn std::any::Any + Send>>, joined: bool) {
+    fn after_step(&self, who: &Who, panic: Option<Box<dyn std::any::Any + Send>>, joined: bool) {
+        if panic.is_none() && self.cfg.slow_callback.is_none() {
+            return;
+        }
         let mut st = self.st.borrow_mut();
-        let who = st.current.take();
         let blocked = std::mem::take(&mut st.blocked);
-        if let (Some(threshold), Some(who)) = (self.cfg.slow_callback, &who) {
+        if let Some(threshold) = self.cfg.slow_callback {
             if blocked >= threshold && !blocked.is_zero() {
                 let who = who.describe();
                 eprintln!("Executing {who} took {:.3}s", blocked.as_secs_f64());
@@ -794,7 +727,7 @@ impl Core {
         let Some(payload) = panic else {
             return;
         };
-        let who = who.map_or_else(|| "a callback".to_string(), |w| w.describe());
+        let who = who.describe();
         let message = panic_message(&*payload);
         st.record(|| Event::Panic {
             who: who.clone(),
@@ -859,9 +792,11 @@ impl Core {
                     }
                 }
             }
-            let mut timers: Vec<(Instant, u64, Key)> = std::mem::take(&mut st.heap)
+            let mut timers: Vec<(Instant, u64, Key)> = st
+                .heap
+                .take_all()
                 .into_iter()
-                .map(|Reverse(t)| (t.deadline, t.seq, t.key))
+                .map(|t| (t.deadline, t.seq, t.key))
                 .collect();
             timers.sort();
             let mut pending: Vec<Entry> = timers
@@ -876,7 +811,7 @@ impl Core {
             let mut tasks = st.tasks.drain();
             tasks.sort_by_key(|t| t.id);
             for t in &tasks {
-                t.flag.queued.store(true, Ordering::Release);
+                t.cell.flag().queued.store(true, Ordering::Release);
                 let task = t.id;
                 st.record(|| Event::TaskCancel { task });
             }
@@ -886,9 +821,8 @@ impl Core {
             let _ = catch_unwind(AssertUnwindSafe(|| drop(entry)));
         }
         for task in tasks {
-            let TaskSlot { future, join, .. } = task;
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(future)));
-            join.fail(JoinError::Cancelled);
+            let _ = catch_unwind(AssertUnwindSafe(|| task.cell.drop_future()));
+            task.cell.fail(JoinError::Cancelled);
         }
     }
 }

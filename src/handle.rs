@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::task::{FutureObj, LocalFutureObj, LocalSpawn, Spawn, SpawnError};
 
+use crate::callback::Callback;
 use crate::core::Core;
 use crate::slab::Key;
 use crate::{Instant, JoinHandle};
@@ -46,7 +47,9 @@ impl Handle {
     /// Schedules `f` to run in a later iteration, after everything already queued (FIFO).
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
-        let made = self.core.schedule(None, Box::new(f), Location::caller());
+        let made = self
+            .core
+            .schedule(None, Callback::new(f), Location::caller());
         CallbackHandle::new(&self.core, made)
     }
 
@@ -55,19 +58,19 @@ impl Handle {
     #[track_caller]
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
         let when = self.core.now() + delay;
-        self.call_at_inner(when, Box::new(f), Location::caller())
+        self.call_at_inner(when, Callback::new(f), Location::caller())
     }
 
     /// Schedules `f` to run at `when`. A past instant is a timer due now.
     #[track_caller]
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at_inner(when, Box::new(f), Location::caller())
+        self.call_at_inner(when, Callback::new(f), Location::caller())
     }
 
     fn call_at_inner(
         &self,
         when: Instant,
-        f: Box<dyn FnOnce()>,
+        f: Callback,
         location: &'static Location<'static>,
     ) -> TimerHandle {
         let made = self.core.schedule(Some(when), f, location);
@@ -95,7 +98,7 @@ impl Handle {
         F::Output: 'static,
     {
         self.core
-            .spawn(future, Some(name.into()), Location::caller())
+            .spawn(future, Some(name), Location::caller())
     }
 
     /// Stops the loop once the current iteration has finished.

@@ -121,9 +121,10 @@
 //! process-global random generator and breaks determinism.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod blocking;
+mod callback;
 mod context;
 mod core;
 mod error;
@@ -138,6 +139,7 @@ mod sleep;
 mod stats;
 mod task;
 mod timeout;
+mod timers;
 mod trace;
 
 pub use crate::blocking::{block_for, spawn_blocking};

@@ -10,32 +10,27 @@ use std::time::Duration;
 
 use crate::core::Core;
 use crate::slab::Key;
+use crate::instant::nanos;
 use crate::Instant;
 
 /// Completes `duration` after its first poll; see [`sleep`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    target: Target,
-    location: &'static Location<'static>,
-    state: State,
+    /// Nanoseconds: the delay or the deadline before the first poll (see `phase`), the
+    /// deadline after.
+    when: u64,
+    phase: Phase,
+    /// The wake timer, while waiting (`None` on a closed loop: it never completes).
+    timer: Option<Key>,
+    core: Option<Rc<Core>>,
 }
 
-#[derive(Clone, Copy)]
-enum Target {
-    After(Duration),
-    At(Instant),
-}
-
-enum State {
-    Unpolled,
-    Waiting {
-        core: Rc<Core>,
-        key: Option<Key>,
-        deadline: Instant,
-    },
-    Done {
-        deadline: Instant,
-    },
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Relative,
+    Absolute,
+    Waiting,
+    Done,
 }
 
 /// Waits for `duration` of virtual time. The deadline is fixed at the first poll.
@@ -59,41 +54,36 @@ enum State {
 ///
 /// # Panics
 /// When polled outside a simloop loop.
-#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new(Target::After(duration), Location::caller())
+    Sleep::new(nanos(duration), Phase::Relative)
 }
 
 /// Waits until the loop's clock reads `deadline` (a past deadline is a timer due now).
 ///
 /// # Panics
 /// When polled outside a simloop loop.
-#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep::new(Target::At(deadline), Location::caller())
+    Sleep::new(deadline.as_nanos(), Phase::Absolute)
 }
 
 impl Sleep {
-    fn new(target: Target, location: &'static Location<'static>) -> Sleep {
+    fn new(when: u64, phase: Phase) -> Sleep {
         Sleep {
-            target,
-            location,
-            state: State::Unpolled,
+            when,
+            phase,
+            timer: None,
+            core: None,
         }
     }
 
-    /// The deadline, once the sleep has been polled.
+    /// The deadline, once the sleep has been polled (or from the start, for `sleep_until`).
     pub fn deadline(&self) -> Option<Instant> {
-        match (&self.state, self.target) {
-            (State::Waiting { deadline, .. } | State::Done { deadline }, _) => Some(*deadline),
-            (_, Target::At(t)) => Some(t),
-            _ => None,
-        }
+        (self.phase != Phase::Relative).then_some(Instant::from_nanos(self.when))
     }
 
     /// True once the sleep has completed.
     pub fn is_elapsed(&self) -> bool {
-        matches!(self.state, State::Done { .. })
+        self.phase == Phase::Done
     }
 }
 
@@ -102,51 +92,39 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        match &this.state {
-            State::Done { .. } => return Poll::Ready(()),
-            State::Unpolled => {
+        match this.phase {
+            Phase::Done => Poll::Ready(()),
+            Phase::Relative | Phase::Absolute => {
                 let core = crate::context::core("sleep()");
-                let deadline = match this.target {
-                    Target::After(d) => core.now() + d,
-                    Target::At(t) => t,
-                };
-                let key = core.add_wake_timer(deadline, cx.waker().clone(), this.location);
-                this.state = State::Waiting {
-                    core,
-                    key,
-                    deadline,
-                };
-                return Poll::Pending;
+                if this.phase == Phase::Relative {
+                    this.when = (core.now() + Duration::from_nanos(this.when)).as_nanos();
+                }
+                this.phase = Phase::Waiting;
+                let deadline = Instant::from_nanos(this.when);
+                // The timer's site is this line: its callback only wakes the sleeping task.
+                this.timer = core.add_wake_timer(deadline, cx.waker().clone(), Location::caller());
+                this.core = Some(core);
+                Poll::Pending
             }
-            State::Waiting {
-                core,
-                key,
-                deadline,
-            } => {
-                let Some(key) = *key else {
-                    return Poll::Pending; // the loop was closed: never completes
+            Phase::Waiting => {
+                let (Some(core), Some(key)) = (&this.core, this.timer) else {
+                    return Poll::Pending;
                 };
                 if !core.poll_wake_timer(key, cx.waker()) {
                     return Poll::Pending;
                 }
-                this.state = State::Done {
-                    deadline: *deadline,
-                };
+                this.phase = Phase::Done;
+                this.timer = None;
+                Poll::Ready(())
             }
         }
-        Poll::Ready(())
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let State::Waiting {
-            core,
-            key: Some(key),
-            ..
-        } = &self.state
-        {
-            core.cancel_entry(*key);
+        if let (Some(core), Some(key)) = (&self.core, self.timer) {
+            core.cancel_entry(key);
         }
     }
 }

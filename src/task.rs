@@ -9,9 +9,9 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use pin_project_lite::pin_project;
+use futures::task::ArcWake;
 
 use crate::core::Core;
 use crate::error::{JoinError, TaskInfo};
@@ -76,109 +76,151 @@ pub(crate) struct TaskWaker {
     pub(crate) remote: Arc<Remote>,
 }
 
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
+impl ArcWake for TaskWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if arc_self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        if !crate::context::wake_local(&self.remote, self.target) {
-            self.remote.push(self.target);
+        if !crate::context::wake_local(&arc_self.remote, arc_self.target) {
+            arc_self.remote.push(arc_self.target);
         }
     }
 }
 
-/// Where a finished task's outcome goes, type-erased for the loop.
-pub(crate) trait JoinSink {
-    fn fail(&self, err: JoinError);
-    fn is_detached(&self) -> bool;
-}
-
+/// The state a task shares with its [`JoinHandle`]: the outcome, and who waits for it.
 pub(crate) struct JoinState<T> {
-    result: RefCell<Option<Result<T, JoinError>>>,
+    /// `Some` from completion until the handle takes it. Errors are boxed to keep small
+    /// outputs small.
+    result: Cell<Option<Result<T, Box<JoinError>>>>,
     done: Cell<bool>,
-    waker: Cell<Option<Waker>>,
     detached: Cell<bool>,
+    waker: Cell<Option<Waker>>,
 }
 
 impl<T> JoinState<T> {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         JoinState {
-            result: RefCell::new(None),
+            result: Cell::new(None),
             done: Cell::new(false),
-            waker: Cell::new(None),
             detached: Cell::new(false),
+            waker: Cell::new(None),
         }
     }
 
-    pub(crate) fn complete(&self, result: Result<T, JoinError>) {
+    fn complete(&self, result: Result<T, Box<JoinError>>) {
         if self.done.replace(true) {
             return;
         }
-        *self.result.borrow_mut() = Some(result);
+        self.result.set(Some(result));
         if let Some(w) = self.waker.take() {
             w.wake();
         }
     }
 }
 
-impl<T> JoinSink for JoinState<T> {
-    fn fail(&self, err: JoinError) {
-        self.complete(Err(err));
-    }
+/// A spawned task as the loop stores it: the shared cell, and what only the loop needs.
+pub(crate) struct TaskEntry {
+    pub(crate) cell: Rc<dyn RawTask>,
+    pub(crate) id: TaskId,
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// A thin pointer keeps the entry within a cache line.
+    pub(crate) name: Option<Rc<String>>,
+    pub(crate) cancel_requested: bool,
+}
 
-    fn is_detached(&self) -> bool {
-        self.detached.get()
+impl TaskEntry {
+    pub(crate) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.as_deref().cloned(),
+            spawned_at: self.spawned_at,
+        }
     }
 }
 
-pin_project! {
-    /// A spawned future that hands its output to its join state.
-    pub(crate) struct TaskFuture<F: Future> {
-        #[pin]
-        pub(crate) future: F,
-        pub(crate) join: Rc<JoinState<F::Output>>,
+/// One allocation per task, shared by the loop and the task's `JoinHandle`: the join state,
+/// and the future, which stays in place (pinned) from spawn until it is dropped.
+pub(crate) struct TaskCell<F: Future> {
+    /// The task's waker (`None` for a task spawned on a closed loop, which never runs).
+    flag: Option<Arc<TaskWaker>>,
+    join: JoinState<F::Output>,
+    future: RefCell<Option<F>>,
+}
+
+impl<F: Future> TaskCell<F> {
+    pub(crate) fn new(flag: Option<Arc<TaskWaker>>, future: Option<F>) -> Self {
+        TaskCell {
+            flag,
+            join: JoinState::new(),
+            future: RefCell::new(future),
+        }
     }
 }
 
-impl<F: Future> Future for TaskFuture<F> {
-    type Output = ();
+/// A task as the loop drives it, type-erased.
+pub(crate) trait RawTask {
+    /// The task's waker state.
+    fn flag(&self) -> &Arc<TaskWaker>;
+    /// Polls the future once. On completion the output goes to the join state and the future
+    /// is dropped.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// Drops the future in place (cancel, close, or after it panicked). Its destructors run.
+    fn drop_future(&self);
+    /// Finishes the task with `err` and wakes whoever awaits it.
+    fn fail(&self, err: JoinError);
+    /// True once the `JoinHandle` was dropped.
+    fn is_detached(&self) -> bool;
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        match this.future.poll(cx) {
-            Poll::Ready(v) => {
-                this.join.complete(Ok(v));
+impl<F: Future> RawTask for TaskCell<F> {
+    fn flag(&self) -> &Arc<TaskWaker> {
+        self.flag.as_ref().expect("only tasks of an open loop are stored")
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut slot = self.future.borrow_mut();
+        let Some(future) = slot.as_mut() else {
+            return Poll::Ready(());
+        };
+        // SAFETY: the future lives inside this cell, which lives inside an `Rc` allocation
+        // and is never moved out of it: it is only ever dropped in place (`drop_future` and
+        // the completion below assign `None`). So it stays at this address until dropped,
+        // which is the pinning guarantee.
+        #[allow(unsafe_code)]
+        let future = unsafe { Pin::new_unchecked(future) };
+        match future.poll(cx) {
+            Poll::Ready(output) => {
+                *slot = None;
+                drop(slot);
+                self.join.complete(Ok(output));
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn drop_future(&self) {
+        // Assigning drops the old future where it lies, as `Pin::set` does.
+        *self.future.borrow_mut() = None;
+    }
+
+    fn fail(&self, err: JoinError) {
+        self.join.complete(Err(Box::new(err)));
+    }
+
+    fn is_detached(&self) -> bool {
+        self.join.detached.get()
+    }
 }
 
-/// A spawned task as the loop stores it.
-pub(crate) struct TaskSlot {
-    pub(crate) id: TaskId,
-    pub(crate) name: Option<Rc<str>>,
-    pub(crate) spawned_at: &'static Location<'static>,
-    /// `None` while the task is being polled.
-    pub(crate) future: Option<Pin<Box<dyn Future<Output = ()>>>>,
-    pub(crate) flag: Arc<TaskWaker>,
-    pub(crate) waker: Waker,
-    pub(crate) cancel_requested: bool,
-    pub(crate) join: Rc<dyn JoinSink>,
+/// A task's join side, as its [`JoinHandle`] sees it.
+pub(crate) trait JoinCell<T> {
+    fn join(&self) -> &JoinState<T>;
 }
 
-impl TaskSlot {
-    pub(crate) fn info(&self) -> TaskInfo {
-        TaskInfo {
-            id: self.id,
-            name: self.name.as_deref().map(str::to_string),
-            spawned_at: self.spawned_at,
-        }
+impl<F: Future> JoinCell<F::Output> for TaskCell<F> {
+    fn join(&self) -> &JoinState<F::Output> {
+        &self.join
     }
 }
 
@@ -202,7 +244,7 @@ impl TaskSlot {
 /// assert_eq!(lp.run_until_complete(&mut job).unwrap(), Ok(7));
 /// ```
 pub struct JoinHandle<T> {
-    pub(crate) state: Rc<JoinState<T>>,
+    pub(crate) cell: Rc<dyn JoinCell<T>>,
     pub(crate) core: Weak<Core>,
     pub(crate) key: Option<Key>,
     pub(crate) id: TaskId,
@@ -215,7 +257,7 @@ impl<T> JoinHandle<T> {
     ///
     /// Returns `false` if the task had already finished.
     pub fn cancel(&self) -> bool {
-        if self.state.done.get() {
+        if self.cell.join().done.get() {
             return false;
         }
         match (self.core.upgrade(), self.key) {
@@ -226,7 +268,7 @@ impl<T> JoinHandle<T> {
 
     /// True once the task has finished: completed, cancelled or panicked.
     pub fn is_finished(&self) -> bool {
-        self.state.done.get()
+        self.cell.join().done.get()
     }
 
     /// The task's id.
@@ -239,29 +281,30 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(result) = self.state.result.borrow_mut().take() {
-            return Poll::Ready(result);
+        let join = self.cell.join();
+        if let Some(result) = join.result.take() {
+            return Poll::Ready(result.map_err(|e| *e));
         }
         assert!(
-            !self.state.done.get(),
+            !join.done.get(),
             "JoinHandle for task {} polled after it returned its result; await it only once",
-            self.id
+            self.id()
         );
-        self.state.waker.set(Some(cx.waker().clone()));
+        join.waker.set(Some(cx.waker().clone()));
         Poll::Pending
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.state.detached.set(true);
+        self.cell.join().detached.set(true);
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }
