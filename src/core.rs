@@ -348,7 +348,12 @@ impl Core {
         was_pending
     }
 
-    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F, name: Option<&str>, spawned_at: &'static Location<'static>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        self: &Rc<Self>,
+        future: F,
+        name: Option<&str>,
+        spawned_at: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -371,7 +376,11 @@ impl Core {
         }
         let remote = self.remote.clone();
         let name = name.map(|n| Rc::new(n.to_string()));
-        let traced_name = st.trace.is_some().then(|| name.as_deref().cloned()).flatten();
+        let traced_name = st
+            .trace
+            .is_some()
+            .then(|| name.as_deref().cloned())
+            .flatten();
         let mut cell = None;
         let key = st.tasks.insert_with(|key| {
             let flag = Arc::new(TaskWaker {

@@ -97,8 +97,7 @@ impl Handle {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core
-            .spawn(future, Some(name), Location::caller())
+        self.core.spawn(future, Some(name), Location::caller())
     }
 
     /// Stops the loop once the current iteration has finished.

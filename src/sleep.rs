@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::core::Core;
-use crate::slab::Key;
 use crate::instant::nanos;
+use crate::slab::Key;
 use crate::Instant;
 
 /// Completes `duration` after its first poll; see [`sleep`].

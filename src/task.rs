@@ -174,7 +174,9 @@ pub(crate) trait RawTask {
 
 impl<F: Future> RawTask for TaskCell<F> {
     fn flag(&self) -> &Arc<TaskWaker> {
-        self.flag.as_ref().expect("only tasks of an open loop are stored")
+        self.flag
+            .as_ref()
+            .expect("only tasks of an open loop are stored")
     }
 
     fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
