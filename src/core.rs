@@ -22,6 +22,7 @@ use crate::callback::Callback;
 use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
 use crate::event_loop::{Config, PanicPolicy};
 use crate::rng::Rng;
+use crate::schedule::{Candidate, Chooser};
 use crate::slab::{Key, Slab};
 use crate::stats::Stats;
 use crate::task::{JoinHandle, RawTask, Remote, Target, TaskCell, TaskEntry, TaskId, TaskWaker};
@@ -110,6 +111,8 @@ pub(crate) struct State {
     /// A failure that ends the run call at once (panic under `Fail`, time limit in `block_for`).
     pub(crate) failure: Option<LoopError>,
     pub(crate) current: Option<Who>,
+    /// The schedule being taken.
+    pub(crate) chooser: Chooser,
     /// Virtual time `block_for` spent inside the current callback.
     pub(crate) blocked: Duration,
 }
@@ -149,6 +152,11 @@ impl State {
     ) -> (Key, u64) {
         let id = self.next_entry_id();
         let live = deadline != Instant::MAX;
+        let deadline = if live && !self.chooser.is_fifo() {
+            deadline + self.chooser.jitter()
+        } else {
+            deadline
+        };
         let key = self.entries.insert(Entry {
             id,
             callback,
@@ -192,16 +200,57 @@ impl State {
     /// Step 2 of an iteration: every timer due by now goes to the back of the ready queue, in
     /// (deadline, registration) order.
     fn promote_due(&mut self) {
+        if !self.chooser.is_fifo() {
+            return self.promote_due_chosen();
+        }
         while let Some(top) = self.heap.peek() {
             if top.deadline > self.now {
                 break;
             }
             self.heap.pop();
+            self.promote(top);
+        }
+    }
+
+    /// `promote_due` under an exploring schedule: timers with equal deadlines go to the ready
+    /// queue in an order the schedule chooses.
+    fn promote_due_chosen(&mut self) {
+        let mut due = Vec::new();
+        while let Some(top) = self.heap.peek() {
+            if top.deadline > self.now {
+                break;
+            }
+            self.heap.pop();
+            if self.entries.get(top.key).is_some_and(|e| e.in_heap) {
+                due.push(top);
+            }
+        }
+        let mut start = 0;
+        while start < due.len() {
+            let end = start
+                + due[start..]
+                    .iter()
+                    .take_while(|t| t.deadline == due[start].deadline)
+                    .count();
+            for i in start..end {
+                if end - i >= 2 {
+                    let pick = i + self.chooser.choose(end - i);
+                    due[i..=pick].rotate_right(1);
+                }
+                self.promote(due[i]);
+            }
+            start = end;
+        }
+    }
+
+    /// Moves one due timer to the back of the ready queue.
+    fn promote(&mut self, top: TimerRef) {
+        {
             let Some(entry) = self.entries.get_mut(top.key) else {
-                continue;
+                return;
             };
             if !entry.in_heap {
-                continue;
+                return;
             }
             entry.in_heap = false;
             let id = entry.id;
@@ -212,6 +261,40 @@ impl State {
             self.stats.max_lateness = self.stats.max_lateness.max(lateness);
             self.record(|| Event::TimerFire { id, lateness });
         }
+    }
+
+    /// The next item of the batch, of which `remaining` items are left at the front of the
+    /// ready queue. FIFO takes the front; an exploring schedule may take any task step, or
+    /// the first callback (callbacks keep their order).
+    fn next_item(&mut self, remaining: usize) -> Option<Ready> {
+        if remaining < 2 || self.chooser.is_fifo() {
+            return self.ready.pop_front();
+        }
+        let mut positions = Vec::new();
+        let mut candidates = Vec::new();
+        let mut callback_seen = false;
+        for (i, item) in self.ready.iter().take(remaining).enumerate() {
+            let candidate = match *item {
+                Ready::Entry(_) | Ready::StopMain(_) => {
+                    if callback_seen {
+                        continue;
+                    }
+                    callback_seen = true;
+                    Candidate::Callback
+                }
+                Ready::Task(key) => {
+                    Candidate::Task(self.tasks.get(key).map_or(u64::MAX, |t| t.id.0))
+                }
+                Ready::Main(_) => Candidate::Task(0),
+            };
+            positions.push(i);
+            candidates.push(candidate);
+        }
+        if positions.len() < 2 {
+            return self.ready.pop_front();
+        }
+        let pick = self.chooser.choose_item(&candidates);
+        self.ready.remove(positions[pick])
     }
 
     fn pending_tasks(&self) -> Vec<TaskInfo> {
@@ -262,6 +345,7 @@ impl Core {
                 trace: cfg.trace.then(Vec::new),
                 failure: None,
                 current: None,
+                chooser: cfg.schedule.chooser(),
                 blocked: Duration::ZERO,
             }),
             remote: Arc::new(Remote::default()),
@@ -557,13 +641,9 @@ impl Core {
             st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
             st.ready.len()
         };
-        for _ in 0..batch {
-            let item = {
-                let mut st = self.st.borrow_mut();
-                let Some(item) = st.ready.pop_front() else {
-                    break;
-                };
-                item
+        for remaining in (1..=batch).rev() {
+            let Some(item) = self.st.borrow_mut().next_item(remaining) else {
+                break;
             };
             match item {
                 Ready::Entry(key) => self.run_entry(key)?,

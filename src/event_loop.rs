@@ -371,6 +371,13 @@ impl EventLoop {
         self.core.trace()
     }
 
+    /// The choices this loop's schedule has taken so far, as a replay schedule: a loop built
+    /// with the same settings and this schedule repeats the run exactly. Its `Display` is the
+    /// short replay token.
+    pub fn schedule_taken(&self) -> Schedule {
+        self.core.st.borrow().chooser.taken()
+    }
+
     /// The spawned tasks that have not finished, in spawn order.
     pub fn pending_tasks(&self) -> Vec<TaskInfo> {
         self.core.pending_tasks()

@@ -129,9 +129,12 @@ mod context;
 mod core;
 mod error;
 mod event_loop;
+mod explore;
 mod handle;
 mod instant;
 mod interval;
+#[cfg(feature = "proptest")]
+pub mod proptest;
 mod rng;
 mod schedule;
 mod slab;
@@ -154,10 +157,13 @@ pub use crate::context::{
 };
 pub use crate::error::{JoinError, LoopError, TaskInfo};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
+pub use crate::explore::{
+    check_determinism, explore, seeds_from_env, Divergence, Explore, Explored, Failure, Strategy,
+};
 pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::instant::Instant;
 pub use crate::interval::{interval, Interval, MissedTicks};
-pub use crate::schedule::Schedule;
+pub use crate::schedule::{ParseScheduleError, Schedule};
 pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use crate::stats::Stats;
 pub use crate::task::{JoinHandle, TaskId};
