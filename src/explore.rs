@@ -71,7 +71,7 @@ impl std::error::Error for Divergence {}
 pub fn check_determinism<R>(
     settings: &Builder,
     scenario: impl Fn(&mut EventLoop) -> R,
-) -> Result<(), Divergence> {
+) -> Result<(), Box<Divergence>> {
     let run = || {
         let mut lp = settings.clone().trace(true).build();
         let _ = scenario(&mut lp);
@@ -85,11 +85,11 @@ pub fn check_determinism<R>(
         .or((a.len() != b.len()).then(|| a.len().min(b.len())));
     match index {
         None => Ok(()),
-        Some(index) => Err(Divergence {
+        Some(index) => Err(Box::new(Divergence {
             index,
             first: a.get(index).cloned(),
             second: b.get(index).cloned(),
-        }),
+        })),
     }
 }
 
@@ -201,7 +201,7 @@ impl Explore {
         }
     }
 
-    fn schedule(&self, seed: u64) -> Schedule {
+    fn schedule_for(&self, seed: u64) -> Schedule {
         let schedule = self.strategy.schedule(seed);
         match self.jitter {
             Some(j) => schedule.with_timer_jitter(j),
@@ -337,11 +337,11 @@ impl std::error::Error for Failure {}
 pub fn explore<E: fmt::Display>(
     config: &Explore,
     scenario: impl Fn(&mut EventLoop) -> Result<(), E>,
-) -> Result<Explored, Failure> {
+) -> Result<Explored, Box<Failure>> {
     let mut runs = 0;
     for seed in config.seed_range() {
         runs += 1;
-        let (failure, lp) = config.run_once(config.schedule(seed), &scenario);
+        let (failure, lp) = config.run_once(config.schedule_for(seed), &scenario);
         let Some(message) = failure else {
             continue;
         };
@@ -349,7 +349,7 @@ pub fn explore<E: fmt::Display>(
         drop(lp);
         let (schedule, message, trace, shrink_runs) =
             shrink(config, &scenario, original.clone(), message);
-        return Err(Failure {
+        return Err(Box::new(Failure {
             seed,
             runs,
             message,
@@ -357,7 +357,7 @@ pub fn explore<E: fmt::Display>(
             original,
             shrink_runs,
             trace,
-        });
+        }));
     }
     Ok(Explored { runs })
 }
