@@ -239,13 +239,16 @@ impl Default for Explore {
 /// If the variable is set but is not of that form.
 pub fn seeds_from_env() -> Option<Range<u64>> {
     let value = std::env::var("SIMLOOP_SEEDS").ok()?;
-    let parsed = value
-        .split_once("..")
-        .and_then(|(a, b)| Some(a.trim().parse().ok()?..b.trim().parse().ok()?));
-    match parsed {
+    match parse_seeds(&value) {
         Some(range) => Some(range),
         None => panic!("SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{value}'"),
     }
+}
+
+fn parse_seeds(value: &str) -> Option<Range<u64>> {
+    let (start, end) = value.split_once("..")?;
+    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    (start <= end).then_some(start..end)
 }
 
 /// What [`explore`] did when every schedule passed.
@@ -440,4 +443,30 @@ fn candidates(best: &[u32]) -> Vec<Vec<u32>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_parse_as_start_dot_dot_end() {
+        assert_eq!(parse_seeds("0..1000"), Some(0..1000));
+        assert_eq!(parse_seeds(" 5 .. 7 "), Some(5..7));
+        assert_eq!(parse_seeds("7..7"), Some(7..7));
+        assert_eq!(parse_seeds("9..3"), None);
+        assert_eq!(parse_seeds("0-1000"), None);
+        assert_eq!(parse_seeds("a..b"), None);
+    }
+
+    #[test]
+    fn shrink_candidates_are_all_smaller() {
+        let best = vec![0, 3, 0, 1];
+        let size = |c: &[u32]| (c.len(), c.iter().sum::<u32>());
+        let all = candidates(&best);
+        assert!(all.iter().all(|c| size(c) < size(&best)));
+        assert!(all.contains(&vec![0, 3]));
+        assert!(all.contains(&vec![0, 0, 0, 1]));
+        assert!(all.contains(&vec![0, 2, 0, 1]));
+    }
 }

@@ -110,6 +110,52 @@
 //! assert!(matches!(&err, LoopError::Stalled { pending, .. } if pending[0].name.as_deref() == Some("waiter")));
 //! ```
 //!
+//! ## Exploring schedules
+//!
+//! FIFO is one interleaving among many that real systems produce. A [`Schedule`] other than
+//! [`Schedule::Fifo`] reorders what the contract leaves open (task steps within an
+//! iteration, timers with equal deadlines, optionally timer jitter), [`explore`] runs a
+//! scenario under many of them, and a failure comes back shrunk, as a replay token:
+//!
+//! ```
+//! use simloop::{explore, EventLoop, Explore};
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//!
+//! // A lost update: one task increments a counter at once, the other reads it, awaits,
+//! // then writes back what it read plus one.
+//! fn scenario(lp: &mut EventLoop) -> Result<(), String> {
+//!     let counter = Rc::new(Cell::new(0));
+//!     let c = counter.clone();
+//!     lp.spawn(async move { c.set(c.get() + 1) });
+//!     let c = counter.clone();
+//!     lp.spawn(async move {
+//!         let seen = c.get();
+//!         simloop::yield_now().await;
+//!         c.set(seen + 1);
+//!     });
+//!     lp.run().map_err(|e| e.to_string())?;
+//!     match counter.get() {
+//!         2 => Ok(()),
+//!         n => Err(format!("counter is {n}, not 2")),
+//!     }
+//! }
+//!
+//! // Under FIFO the first task runs first and the bug hides.
+//! assert!(scenario(&mut EventLoop::new()).is_ok());
+//! // Exploration finds the other order, and shrinks it to one deviation from FIFO.
+//! let failure = explore(&Explore::new(), scenario).unwrap_err();
+//! assert_eq!(failure.message, "counter is 1, not 2");
+//! assert_eq!(failure.schedule.to_string(), "S1:1");
+//! // The token replays the failing run exactly.
+//! let mut lp = EventLoop::builder().schedule("S1:1".parse().unwrap()).build();
+//! assert_eq!(scenario(&mut lp), Err("counter is 1, not 2".to_string()));
+//! ```
+//!
+//! [`check_determinism`] runs a scenario twice and reports the first event where the runs
+//! differ; with the `proptest` feature, [`proptest::schedule`] makes schedules a generated
+//! input that shrinks toward FIFO.
+//!
 //! ## Threads
 //!
 //! A loop and its [`Handle`]s stay on one thread, and nothing in simloop starts a thread.
