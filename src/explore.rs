@@ -209,14 +209,20 @@ impl Explore {
         }
     }
 
-    /// Runs the scenario once under `schedule`: the failure message and the loop, if it
-    /// failed.
+    /// Runs the scenario once under `schedule`: the failure message, if it failed, and the
+    /// loop. Only the run that goes into the report is traced.
     fn run_once<E: fmt::Display>(
         &self,
         schedule: Schedule,
+        traced: bool,
         scenario: &impl Fn(&mut EventLoop) -> Result<(), E>,
     ) -> (Option<String>, EventLoop) {
-        let mut lp = self.builder.clone().schedule(schedule).trace(true).build();
+        let mut lp = self
+            .builder
+            .clone()
+            .schedule(schedule)
+            .trace(traced)
+            .build();
         let outcome = catch_unwind(AssertUnwindSafe(|| scenario(&mut lp)));
         let failure = match outcome {
             Ok(Ok(())) => None,
@@ -344,7 +350,7 @@ pub fn explore<E: fmt::Display>(
     let mut runs = 0;
     for seed in config.seed_range() {
         runs += 1;
-        let (failure, lp) = config.run_once(config.schedule_for(seed), &scenario);
+        let (failure, lp) = config.run_once(config.schedule_for(seed), false, &scenario);
         let Some(message) = failure else {
             continue;
         };
@@ -385,21 +391,13 @@ fn shrink<E: fmt::Display>(
     let mut best: Vec<u32> = failing.choices().unwrap_or_default().to_vec();
     let mut best_message = message;
     let mut spent = 0;
-    // Make sure the starting point replays (it should: runs are deterministic).
-    let (again, lp) = config.run_once(with_jitter(best.clone()), scenario);
-    spent += 1;
-    let mut best_trace = lp.trace().to_string();
-    if let Some(m) = again {
-        best_message = m;
-        best = lp.schedule_taken().choices().unwrap_or_default().to_vec();
-    }
     'improve: while spent < config.shrink_runs {
         for candidate in candidates(&best) {
             if spent >= config.shrink_runs {
                 break 'improve;
             }
             spent += 1;
-            let (failure, lp) = config.run_once(with_jitter(candidate), scenario);
+            let (failure, lp) = config.run_once(with_jitter(candidate), false, scenario);
             let Some(m) = failure else {
                 continue;
             };
@@ -407,13 +405,16 @@ fn shrink<E: fmt::Display>(
             if size(&taken) < size(&best) {
                 best = taken;
                 best_message = m;
-                best_trace = lp.trace().to_string();
                 continue 'improve;
             }
         }
         break;
     }
-    (with_jitter(best), best_message, best_trace, spent)
+    // The report's run, traced. Runs are deterministic, so it fails the same way.
+    let (failure, lp) = config.run_once(with_jitter(best.clone()), true, scenario);
+    spent += 1;
+    let message = failure.unwrap_or(best_message);
+    (with_jitter(best), message, lp.trace().to_string(), spent)
 }
 
 /// Smaller variants of a choice list, most promising first: shorter prefixes, each choice
