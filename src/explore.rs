@@ -111,13 +111,18 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    fn schedule(self, seed: u64) -> Schedule {
+    /// The schedule of `seed`; PCT places its change points among `steps` decisions.
+    fn schedule(self, seed: u64, steps: u64) -> Schedule {
         match self {
             Strategy::Random => Schedule::random(seed),
-            Strategy::Pct { depth } => Schedule::pct(seed, depth),
-            Strategy::Mixed { depth } if seed % 2 == 1 => Schedule::pct(seed, depth),
+            Strategy::Pct { depth } => Schedule::pct_steps(seed, depth, steps),
+            Strategy::Mixed { depth } if seed % 2 == 1 => Schedule::pct_steps(seed, depth, steps),
             Strategy::Mixed { .. } => Schedule::random(seed),
         }
+    }
+
+    fn uses_pct(self) -> bool {
+        !matches!(self, Strategy::Random)
     }
 }
 
@@ -201,8 +206,8 @@ impl Explore {
         }
     }
 
-    fn schedule_for(&self, seed: u64) -> Schedule {
-        let schedule = self.strategy.schedule(seed);
+    fn schedule_for(&self, seed: u64, steps: u64) -> Schedule {
+        let schedule = self.strategy.schedule(seed, steps);
         match self.jitter {
             Some(j) => schedule.with_timer_jitter(j),
             None => schedule,
@@ -347,10 +352,18 @@ pub fn explore<E: fmt::Display>(
     config: &Explore,
     scenario: impl Fn(&mut EventLoop) -> Result<(), E>,
 ) -> Result<Explored, Box<Failure>> {
+    // PCT needs the length of a run to place its change points: measure it once, the same
+    // way for every seed range, so a seed always means the same schedule.
+    let steps = if config.strategy.uses_pct() {
+        let (_, lp) = config.run_once(Schedule::random(u64::MAX), false, &scenario);
+        lp.schedule_taken().choices().map_or(0, <[u32]>::len).max(1) as u64
+    } else {
+        1
+    };
     let mut runs = 0;
     for seed in config.seed_range() {
         runs += 1;
-        let (failure, lp) = config.run_once(config.schedule_for(seed), false, &scenario);
+        let (failure, lp) = config.run_once(config.schedule_for(seed, steps), false, &scenario);
         let Some(message) = failure else {
             continue;
         };
@@ -417,35 +430,39 @@ fn shrink<E: fmt::Display>(
     (with_jitter(best), message, lp.trace().to_string(), spent)
 }
 
-/// Smaller variants of a choice list, most promising first: shorter prefixes, each choice
-/// dropped, each choice set to 0, each choice lowered by one.
+/// Smaller variants of a choice list, most promising first: shorter prefixes, runs of
+/// choices removed (halves, quarters, ... down to single choices, at every position, since
+/// removing one choice shifts the later ones onto other decisions), then each choice set to
+/// every smaller value.
 fn candidates(best: &[u32]) -> Vec<Vec<u32>> {
+    let n = best.len();
     let mut out = Vec::new();
-    let mut len = best.len() / 2;
-    while len < best.len() {
+    let mut len = n / 2;
+    while len < n {
         out.push(best[..len].to_vec());
-        len += (best.len() - len).div_ceil(2).max(1);
+        len += (n - len).div_ceil(2).max(1);
     }
-    for i in (0..best.len()).rev() {
-        let mut v = best.to_vec();
-        v.remove(i);
-        out.push(v);
-    }
-    for i in 0..best.len() {
-        if best[i] > 0 {
-            let mut v = best.to_vec();
-            v[i] = 0;
+    let mut width = n.div_ceil(2);
+    while width >= 1 {
+        for start in (0..=n - width).rev() {
+            let mut v = best[..start].to_vec();
+            v.extend_from_slice(&best[start + width..]);
             out.push(v);
-            if best[i] > 1 {
-                let mut v = best.to_vec();
-                v[i] -= 1;
-                out.push(v);
-            }
+        }
+        if width == 1 {
+            break;
+        }
+        width /= 2;
+    }
+    for i in 0..n {
+        for smaller in 0..best[i] {
+            let mut v = best.to_vec();
+            v[i] = smaller;
+            out.push(v);
         }
     }
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +484,9 @@ mod tests {
         let all = candidates(&best);
         assert!(all.iter().all(|c| size(c) < size(&best)));
         assert!(all.contains(&vec![0, 3]));
+        assert!(all.contains(&vec![0, 1]));
         assert!(all.contains(&vec![0, 0, 0, 1]));
+        assert!(all.contains(&vec![0, 1, 0, 1]));
         assert!(all.contains(&vec![0, 2, 0, 1]));
     }
 }

@@ -45,12 +45,12 @@ pub struct Schedule {
 enum Source {
     Fifo,
     Random { seed: u64 },
-    Pct { seed: u64, depth: u32 },
+    Pct { seed: u64, depth: u32, steps: u64 },
     Choices(Vec<u32>),
     Bytes(Vec<u8>),
 }
 
-/// How many steps a PCT schedule expects a run to take when it places its change points.
+/// How many steps a PCT schedule assumes a run takes, unless told (`pct_steps`).
 const PCT_STEPS: u64 = 64;
 
 /// How many jitter levels a timer chooses from: 0, max/10, ..., max.
@@ -75,14 +75,27 @@ impl Schedule {
     /// Probabilistic concurrency testing: every task gets a random priority, the ready task
     /// with the highest priority runs first, and at `depth - 1` random steps the running task
     /// drops to the lowest priority. Finds a bug that needs `depth` ordering constraints with
-    /// probability at least 1/(n·k^(depth-1)) per run (n tasks, k steps).
+    /// probability at least 1/(n·k^(depth-1)) per run (n tasks, k steps), when the change
+    /// points are placed among the run's real k steps: this assumes 64; [`explore`] measures
+    /// k and uses [`pct_steps`](Self::pct_steps).
+    ///
+    /// [`explore`]: crate::explore
     ///
     /// # Panics
     /// If `depth` is 0.
     pub fn pct(seed: u64, depth: u32) -> Schedule {
+        Schedule::pct_steps(seed, depth, PCT_STEPS)
+    }
+
+    /// [`pct`](Self::pct) with the change points placed among the first `steps` decisions.
+    ///
+    /// # Panics
+    /// If `depth` or `steps` is 0.
+    pub fn pct_steps(seed: u64, depth: u32, steps: u64) -> Schedule {
         assert!(depth > 0, "a PCT schedule needs a depth of at least 1");
+        assert!(steps > 0, "a PCT schedule needs at least one step");
         Schedule {
-            source: Source::Pct { seed, depth },
+            source: Source::Pct { seed, depth, steps },
             jitter: None,
         }
     }
@@ -128,11 +141,10 @@ impl Schedule {
         let source = match &self.source {
             Source::Fifo => Live::Fifo,
             Source::Random { seed } => Live::Random(Rng::new(*seed)),
-            Source::Pct { seed, depth } => {
+            Source::Pct { seed, depth, steps } => {
                 let mut rng = Rng::new(*seed);
-                let mut change_points: Vec<u64> = (1..*depth)
-                    .map(|_| 1 + rng.next_u64() % PCT_STEPS)
-                    .collect();
+                let mut change_points: Vec<u64> =
+                    (1..*depth).map(|_| 1 + rng.next_u64() % steps).collect();
                 change_points.sort_unstable();
                 Live::Pct(Pct {
                     rng,
@@ -161,14 +173,19 @@ impl Default for Schedule {
 }
 
 /// The replay token: `S1` for a list of choices (`z<n>` stands for `n` zeros, `.` separates
-/// items, trailing zeros are dropped), `fifo`, `random:<seed>`, `pct:<seed>:<depth>`, or
-/// `bytes:<hex>`; each may end with `~<nanos>` for timer jitter.
+/// items, trailing zeros are dropped), `fifo`, `random:<seed>`, `pct:<seed>:<depth>[:<steps>]`,
+/// or `bytes:<hex>`; each may end with `~<nanos>` for timer jitter.
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             Source::Fifo => f.write_str("fifo")?,
             Source::Random { seed } => write!(f, "random:{seed}")?,
-            Source::Pct { seed, depth } => write!(f, "pct:{seed}:{depth}")?,
+            Source::Pct {
+                seed,
+                depth,
+                steps: PCT_STEPS,
+            } => write!(f, "pct:{seed}:{depth}")?,
+            Source::Pct { seed, depth, steps } => write!(f, "pct:{seed}:{depth}:{steps}")?,
             Source::Bytes(b) => {
                 f.write_str("bytes:")?;
                 for byte in b {
@@ -250,15 +267,17 @@ impl FromStr for Schedule {
                 seed: seed.parse().map_err(|_| err())?,
             }
         } else if let Some(rest) = body.strip_prefix("pct:") {
-            let (seed, depth) = rest.split_once(':').ok_or_else(err)?;
-            let depth: u32 = depth.parse().map_err(|_| err())?;
-            if depth == 0 {
+            let mut parts = rest.split(':');
+            let seed = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
+            let depth: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
+            let steps: u64 = match parts.next() {
+                Some(p) => p.parse().map_err(|_| err())?,
+                None => PCT_STEPS,
+            };
+            if depth == 0 || steps == 0 || parts.next().is_some() {
                 return Err(err());
             }
-            Source::Pct {
-                seed: seed.parse().map_err(|_| err())?,
-                depth,
-            }
+            Source::Pct { seed, depth, steps }
         } else if let Some(hex) = body.strip_prefix("bytes:") {
             if hex.len() % 2 != 0 {
                 return Err(err());
