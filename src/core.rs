@@ -149,7 +149,7 @@ impl State {
         deadline: Instant,
         callback: Callback,
         location: &'static Location<'static>,
-    ) -> (Key, u64) {
+    ) -> (Key, u64, Instant) {
         let id = self.next_entry_id();
         let live = deadline != Instant::MAX;
         let deadline = if live && !self.chooser.is_fifo() {
@@ -175,7 +175,7 @@ impl State {
         }
         self.stats.timers_set += 1;
         self.record(|| Event::TimerSet { id, when: deadline });
-        (key, id)
+        (key, id, deadline)
     }
 
     /// Removes a pending entry; the caller drops it once the borrow is released.
@@ -369,7 +369,7 @@ impl Core {
         when: Option<Instant>,
         f: Callback,
         location: &'static Location<'static>,
-    ) -> Option<(Key, u64)> {
+    ) -> Option<(Key, u64, Instant)> {
         let mut st = self.st.borrow_mut();
         if st.closed {
             drop(st);
@@ -387,7 +387,7 @@ impl Core {
             in_heap: false,
         });
         st.ready.push_back(Ready::Entry(key));
-        Some((key, id))
+        Some((key, id, st.now))
     }
 
     /// Registers a timer that wakes `waker`, for `sleep` and friends.

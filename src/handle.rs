@@ -49,7 +49,8 @@ impl Handle {
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> CallbackHandle {
         let made = self
             .core
-            .schedule(None, Callback::new(f), Location::caller());
+            .schedule(None, Callback::new(f), Location::caller())
+            .map(|m| (m.0, m.1));
         CallbackHandle::new(&self.core, made)
     }
 
@@ -75,8 +76,9 @@ impl Handle {
     ) -> TimerHandle {
         let made = self.core.schedule(Some(when), f, location);
         TimerHandle {
-            inner: CallbackHandle::new(&self.core, made),
-            when,
+            // The deadline as registered: with timer jitter, possibly later than asked.
+            when: made.map_or(when, |m| m.2),
+            inner: CallbackHandle::new(&self.core, made.map(|m| (m.0, m.1))),
         }
     }
 
@@ -233,7 +235,7 @@ impl TimerHandle {
         self.inner.is_cancelled()
     }
 
-    /// The instant the timer is (or was) due.
+    /// The instant the timer is (or was) due, including any jitter the schedule added.
     pub fn when(&self) -> Instant {
         self.when
     }

@@ -120,6 +120,8 @@ impl Schedule {
 
     /// Lets every timer fire up to `max` late (in tenths of `max`, one choice per timer).
     pub fn with_timer_jitter(mut self, max: Duration) -> Schedule {
+        // Clamped to what an `Instant` can express, so the token round-trips.
+        let max = Duration::from_nanos(nanos(max));
         self.jitter = (!max.is_zero()).then_some(max);
         self
     }
@@ -143,8 +145,10 @@ impl Schedule {
             Source::Random { seed } => Live::Random(Rng::new(*seed)),
             Source::Pct { seed, depth, steps } => {
                 let mut rng = Rng::new(*seed);
+                // More change points than steps could never all land.
+                let count = u64::from(depth - 1).min(*steps);
                 let mut change_points: Vec<u64> =
-                    (1..*depth).map(|_| 1 + rng.next_u64() % steps).collect();
+                    (0..count).map(|_| 1 + rng.next_u64() % steps).collect();
                 change_points.sort_unstable();
                 Live::Pct(Pct {
                     rng,
@@ -257,21 +261,21 @@ impl FromStr for Schedule {
         };
         let s = s.trim();
         let (body, jitter) = match s.split_once('~') {
-            Some((body, j)) => (body, Some(j.parse::<u64>().map_err(|_| err())?)),
+            Some((body, j)) => (body, Some(number::<u64>(j).ok_or_else(err)?)),
             None => (s, None),
         };
         let source = if body == "fifo" {
             Source::Fifo
         } else if let Some(seed) = body.strip_prefix("random:") {
             Source::Random {
-                seed: seed.parse().map_err(|_| err())?,
+                seed: number(seed).ok_or_else(err)?,
             }
         } else if let Some(rest) = body.strip_prefix("pct:") {
             let mut parts = rest.split(':');
-            let seed = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
-            let depth: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(err)?;
+            let seed = parts.next().and_then(number).ok_or_else(err)?;
+            let depth: u32 = parts.next().and_then(number).ok_or_else(err)?;
             let steps: u64 = match parts.next() {
-                Some(p) => p.parse().map_err(|_| err())?,
+                Some(p) => number(p).ok_or_else(err)?,
                 None => PCT_STEPS,
             };
             if depth == 0 || steps == 0 || parts.next().is_some() {
@@ -279,7 +283,7 @@ impl FromStr for Schedule {
             }
             Source::Pct { seed, depth, steps }
         } else if let Some(hex) = body.strip_prefix("bytes:") {
-            if hex.len() % 2 != 0 {
+            if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             let bytes = (0..hex.len())
@@ -296,10 +300,13 @@ impl FromStr for Schedule {
             }
             for item in items.split('.').filter(|i| !i.is_empty()) {
                 if let Some(n) = item.strip_prefix('z') {
-                    let n: usize = n.parse().map_err(|_| err())?;
+                    let n: usize = number(n).ok_or_else(err)?;
+                    if choices.len() + n > MAX_TOKEN_CHOICES {
+                        return Err(err());
+                    }
                     choices.extend(std::iter::repeat_n(0, n));
                 } else {
-                    choices.push(item.parse().map_err(|_| err())?);
+                    choices.push(number(item).ok_or_else(err)?);
                 }
             }
             Source::Choices(choices)
@@ -311,6 +318,16 @@ impl FromStr for Schedule {
             jitter: jitter.map(Duration::from_nanos),
         })
     }
+}
+
+/// The most choices a token may expand to (a guard against `z4000000000`).
+const MAX_TOKEN_CHOICES: usize = 1 << 24;
+
+/// A plain decimal number: digits only (`str::parse` would accept a leading `+`).
+fn number<T: FromStr>(s: &str) -> Option<T> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 /// What a ready item is, for a schedule that weighs tasks (PCT).
@@ -410,8 +427,9 @@ impl Chooser {
         match self.jitter {
             None => Duration::ZERO,
             Some(max) => {
-                let level = self.choose(JITTER_LEVELS) as u32;
-                max * level / (JITTER_LEVELS as u32 - 1)
+                let level = self.choose(JITTER_LEVELS) as u128;
+                let extra = u128::from(nanos(max)) * level / (JITTER_LEVELS as u128 - 1);
+                Duration::from_nanos(extra as u64)
             }
         }
     }

@@ -1,7 +1,7 @@
-//! Timers crowded onto three deadlines and tasks that wake each other, checked against the
-//! reference model. Until schedule exploration lands this runs the FIFO schedule; then the
-//! input's tail becomes the schedule. The body is shared with `tests/fuzz_corpus.rs`, which
-//! replays `fuzz/corpus/schedule/` on stable.
+//! Timers crowded onto three deadlines and tasks that wake each other; the input's tail is
+//! the schedule (`Schedule::from_bytes`), and the run is checked for what holds under every
+//! schedule (and against the reference model when every choice was FIFO). The body is shared
+//! with `tests/fuzz_corpus.rs`, which replays `fuzz/corpus/schedule/` on stable.
 #![no_main]
 
 #[path = "../../tests/support/contract.rs"]

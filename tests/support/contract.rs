@@ -14,7 +14,8 @@
 //!   every task step calls `simloop::mark(label)`; the log is the list of marks in the
 //!   loop's trace, each with the instant and the iteration the loop recorded for it.
 //! - the checks: [`check_model`], [`check_time`], [`check_timers`], [`check_cancel`],
-//!   [`check_determinism`], [`check_close`], and [`check_all`] for the fuzz targets.
+//!   [`check_determinism`], [`check_close`], and [`check_all`] for the fuzz targets;
+//!   [`check_any_schedule`] for what holds under every [`Schedule`] (the `schedule` target).
 //!
 //! Labels in the log: `c7` callback or timer of handle 7 ran; `c7 x2=true` callback 7
 //! cancelled handle 2 and `cancel` returned true; `t3#2` second poll of the task of handle 3;
@@ -24,7 +25,7 @@
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -35,7 +36,7 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use futures::future::select;
 use simloop::{
-    CallbackHandle, Event, EventLoop, Instant, JoinHandle, LoopError, TimerHandle, Trace,
+    CallbackHandle, Event, EventLoop, Instant, JoinHandle, LoopError, Schedule, TimerHandle, Trace,
 };
 
 /// One millisecond in nanoseconds: every delay in these programs is a whole number of ms.
@@ -267,6 +268,14 @@ pub enum SchedThen {
 
 /// Decodes a `schedule` program: the [`SchedOp`]s, then `run()` until quiescent.
 pub fn schedule_ops_from_bytes(data: &[u8]) -> Vec<Op> {
+    split_schedule_input(data).0
+}
+
+/// Splits a `schedule` input: the program is decoded from the front (as by
+/// [`schedule_ops_from_bytes`]; `arbitrary_iter` ends at a byte with the low bit clear), and
+/// whatever the decoding left over becomes the bytes of the schedule
+/// (`Schedule::from_bytes`).
+pub fn split_schedule_input(data: &[u8]) -> (Vec<Op>, &[u8]) {
     let mut u = Unstructured::new(data);
     let mut ops = Vec::new();
     if let Ok(iter) = u.arbitrary_iter::<SchedOp>() {
@@ -290,7 +299,8 @@ pub fn schedule_ops_from_bytes(data: &[u8]) -> Vec<Op> {
         }
     }
     ops.push(Op::Run);
-    ops
+    let rest = u.take_rest();
+    (ops, rest)
 }
 
 /// The body of the `ops` fuzz target: panics on any contract violation.
@@ -303,12 +313,13 @@ pub fn fuzz_ops(data: &[u8]) {
 
 /// The body of the `schedule` fuzz target: panics on any contract violation.
 ///
-/// Until schedule exploration lands this runs under `Schedule::Fifo` and is held to the
-/// model exactly; then the tail of the input becomes the schedule (`Schedule::from_bytes`),
-/// and the check relaxes to what the contract promises under any schedule.
+/// The front of the input is the program, the rest drives the loop's choices
+/// (`Schedule::from_bytes`, see [`split_schedule_input`]). The run is held to what the
+/// contract promises under every schedule ([`check_any_schedule`]); a run that took only
+/// FIFO choices is held to the model exactly.
 pub fn fuzz_schedule(data: &[u8]) {
-    let ops = schedule_ops_from_bytes(data);
-    if let Err(e) = check_all(&ops) {
+    let (ops, schedule_bytes) = split_schedule_input(data);
+    if let Err(e) = check_any_schedule(&ops, &Schedule::from_bytes(schedule_bytes)) {
         panic!("{e}");
     }
 }
@@ -1141,17 +1152,27 @@ pub struct Outcome {
     pub infos: Vec<HandleInfo>,
     /// What went wrong after `close()`, if anything.
     pub after_close: Vec<String>,
+    /// `schedule_taken()` before `close()`.
+    pub taken: Schedule,
 }
 
 /// Runs `ops` on a real `EventLoop` (built with `trace(true)`), then closes it.
 pub fn run_real(ops: &[Op]) -> Outcome {
+    run_real_with(ops, &Schedule::Fifo)
+}
+
+/// [`run_real`] on a loop built with `schedule`.
+pub fn run_real_with(ops: &[Op], schedule: &Schedule) -> Outcome {
     let w = Rc::new(World {
         handles: RefCell::new(Vec::new()),
         infos: RefCell::new(Vec::new()),
         closing: Cell::new(false),
         notify: Default::default(),
     });
-    let mut lp = EventLoop::builder().trace(true).build();
+    let mut lp = EventLoop::builder()
+        .trace(true)
+        .schedule(schedule.clone())
+        .build();
     for op in ops {
         let via = Via::Loop(&lp);
         let result = match op {
@@ -1199,6 +1220,7 @@ pub fn run_real(ops: &[Op]) -> Outcome {
     }
     let trace = lp.trace();
     let log = marks(&trace);
+    let taken = lp.schedule_taken();
 
     // close(): every pending closure and future is dropped, once.
     let handle = lp.handle();
@@ -1249,6 +1271,7 @@ pub fn run_real(ops: &[Op]) -> Outcome {
         trace,
         infos,
         after_close,
+        taken,
     }
 }
 
@@ -1308,6 +1331,8 @@ fn compare(ops: &[Op], real: &[Rec], model: &[Rec]) -> Result<(), String> {
 /// One program, run as given (then closed) and drained (then closed), on the loop and on
 /// the model: what every check looks at.
 pub struct Runs {
+    /// The schedule of both real runs.
+    pub schedule: Schedule,
     /// The program as given.
     pub ops: Vec<Op>,
     /// The program followed by enough `run()`s to reach quiescence.
@@ -1320,11 +1345,17 @@ pub struct Runs {
 
 impl Runs {
     pub fn new(ops: &[Op]) -> Runs {
+        Runs::with_schedule(ops, &Schedule::Fifo)
+    }
+
+    /// The real runs under `schedule` (the model is FIFO regardless).
+    pub fn with_schedule(ops: &[Op], schedule: &Schedule) -> Runs {
         let drained_ops = drained(ops);
         Runs {
+            schedule: schedule.clone(),
             ops: ops.to_vec(),
-            plain: run_real(ops),
-            drained: run_real(&drained_ops),
+            plain: run_real_with(ops, schedule),
+            drained: run_real_with(&drained_ops, schedule),
             model_plain: Model::run(ops),
             model_drained: Model::run(&drained_ops),
             drained_ops,
@@ -1332,7 +1363,14 @@ impl Runs {
     }
 
     fn fail(&self, what: &str, detail: String) -> Result<(), String> {
-        fail(&self.ops, what, detail)
+        fail(
+            &self.ops,
+            what,
+            format!(
+                "schedule: {} (took {})\n{detail}",
+                self.schedule, self.drained.taken
+            ),
+        )
     }
 }
 
@@ -1457,8 +1495,37 @@ pub fn check_determinism(ops: &[Op]) -> Result<(), String> {
 }
 
 fn deterministic(r: &Runs) -> Result<(), String> {
+    same_trace(r, "two runs of the same program differ", &r.schedule)
+}
+
+/// Replaying the schedule the drained run took (`schedule_taken()`) repeats it exactly.
+fn replay_repeats(r: &Runs) -> Result<(), String> {
+    let taken = &r.drained.taken;
+    let parsed: Schedule = match taken.to_string().parse() {
+        Ok(s) => s,
+        Err(e) => return r.fail("the replay token does not parse", e.to_string()),
+    };
+    if parsed != *taken {
+        return r.fail(
+            "the replay token does not parse back to the schedule taken",
+            format!("{parsed:?} vs {taken:?}"),
+        );
+    }
+    same_trace(r, "replaying schedule_taken() gives another run", &parsed)
+}
+
+/// The drained program run again under `schedule` gives the drained run's trace, and takes
+/// the same choices.
+fn same_trace(r: &Runs, what: &str, schedule: &Schedule) -> Result<(), String> {
     let a = &r.drained.trace;
-    let b = run_real(&r.drained_ops).trace;
+    let again = run_real_with(&r.drained_ops, schedule);
+    if again.taken != r.drained.taken {
+        return r.fail(
+            what,
+            format!("choices taken: {} vs {}", r.drained.taken, again.taken),
+        );
+    }
+    let b = again.trace;
     if *a != b {
         let i = a
             .events()
@@ -1467,7 +1534,7 @@ fn deterministic(r: &Runs) -> Result<(), String> {
             .position(|(x, y)| x != y)
             .unwrap_or(a.events().len().min(b.events().len()));
         return r.fail(
-            "two runs of the same program differ",
+            what,
             format!(
                 "first divergence at event {i}: {:?} vs {:?}",
                 a.events().get(i),
@@ -1530,4 +1597,179 @@ pub fn check_all(ops: &[Op]) -> Result<(), String> {
     cancelled_never_run(&r)?;
     deterministic(&r)?;
     close_drops_once(&r)
+}
+
+// ---------------------------------------------------------------------------------------
+// Under any schedule
+// ---------------------------------------------------------------------------------------
+
+/// What the contract promises under every schedule, for `ops` run under `schedule`:
+/// time never goes backwards; live timers fire exactly once, at their deadline; cancelled
+/// callbacks, timers and tasks never run again; callbacks keep their relative order (the
+/// `call_soon` ones in the order they were scheduled, ahead of the timers that fall due in
+/// their iteration; timers in the order they fell due), and timers due in one iteration
+/// fall due in deadline order; every closure and future is dropped once; the same schedule
+/// and the replay of the schedule taken give identical traces. A run whose choices were
+/// all FIFO is held to the model exactly.
+pub fn check_any_schedule(ops: &[Op], schedule: &Schedule) -> Result<(), String> {
+    let r = Runs::with_schedule(ops, schedule);
+    let fifo = |o: &Outcome| o.taken.choices().is_some_and(<[u32]>::is_empty);
+    if fifo(&r.plain) {
+        compare(&r.ops, &r.plain.log, &r.model_plain.log)?;
+    }
+    if fifo(&r.drained) {
+        compare(&r.drained_ops, &r.drained.log, &r.model_drained.log)?;
+        close_drops_once(&r)?;
+    }
+    time_forward(&r)?;
+    timers_fire_once(&r)?;
+    cancelled_never_run(&r)?;
+    for out in [&r.plain, &r.drained] {
+        trace_keeps_order(&r, out)?;
+    }
+    close_drops_each_once(&r)?;
+    deterministic(&r)?;
+    replay_repeats(&r)
+}
+
+/// From the trace alone: every timer falls due once, at `max(deadline, instant set)`, with
+/// that lateness, and never after its cancel; every callback runs at most once, never after
+/// its cancel; `call_soon` callbacks run in the order they were scheduled (their ids grow),
+/// timers run in the order they fell due, and within one iteration the `call_soon`
+/// callbacks run before the timers that fell due in it, which fell due in deadline order.
+fn trace_keeps_order(r: &Runs, out: &Outcome) -> Result<(), String> {
+    let trace = &out.trace;
+    let bad =
+        |what: String, e: &simloop::TraceEvent| r.fail(&what, format!("at {e:?}\ntrace:\n{trace}"));
+    // id -> (deadline, instant set)
+    let mut timers: BTreeMap<u64, (Instant, Instant)> = BTreeMap::new();
+    let mut cancelled = BTreeSet::new();
+    let mut fired = Vec::new();
+    let mut ran = BTreeSet::new();
+    let mut timer_runs = Vec::new();
+    let mut last_soon = 0;
+    // The iteration, and the deadline of the last timer that fell due in it.
+    let mut last_fire: Option<(u64, Instant)> = None;
+    // The iteration of the last timer callback that ran.
+    let mut last_timer_run: Option<u64> = None;
+    for e in trace.events() {
+        match e.event {
+            Event::TimerSet { id, when } => {
+                timers.insert(id, (when, e.at));
+            }
+            Event::Cancel { id } => {
+                cancelled.insert(id);
+            }
+            Event::TimerFire { id, lateness } => {
+                let Some(&(when, set_at)) = timers.get(&id) else {
+                    return bad(format!("timer #{id} fired but was never set"), e);
+                };
+                if cancelled.contains(&id) || fired.contains(&id) {
+                    return bad(format!("timer #{id} fired after a cancel or twice"), e);
+                }
+                if e.at != when.max(set_at) || lateness != e.at.duration_since(when) {
+                    return bad(
+                        format!(
+                            "timer #{id} (due {when}, set at {set_at}) fired at the wrong time"
+                        ),
+                        e,
+                    );
+                }
+                if let Some((it, d)) = last_fire {
+                    if it == e.iteration && when < d {
+                        return bad(
+                            format!("timer #{id} due {when} fell due after one due {d}"),
+                            e,
+                        );
+                    }
+                }
+                last_fire = Some((e.iteration, when));
+                fired.push(id);
+            }
+            Event::CallbackRun { id } => {
+                if cancelled.contains(&id) || !ran.insert(id) {
+                    return bad(format!("callback #{id} ran after a cancel or twice"), e);
+                }
+                if timers.contains_key(&id) {
+                    timer_runs.push(id);
+                    last_timer_run = Some(e.iteration);
+                } else {
+                    if id <= last_soon {
+                        return bad(
+                            format!("call_soon callback #{id} ran after #{last_soon}"),
+                            e,
+                        );
+                    }
+                    if last_timer_run == Some(e.iteration) {
+                        return bad(
+                            format!(
+                                "call_soon callback #{id} ran after a timer that fell due in \
+                                 its iteration"
+                            ),
+                            e,
+                        );
+                    }
+                    last_soon = id;
+                }
+            }
+            _ => {}
+        }
+    }
+    let fired_then_ran: Vec<u64> = fired.into_iter().filter(|id| ran.contains(id)).collect();
+    if fired_then_ran != timer_runs {
+        return r.fail(
+            "timer callbacks did not run in the order their timers fell due",
+            format!("fell due: {fired_then_ran:?}\nran: {timer_runs:?}\ntrace:\n{trace}"),
+        );
+    }
+    Ok(())
+}
+
+/// [`close_drops_once`] without the model: every closure and future is dropped once, the
+/// loop is inert after `close()`, and `close()` dropped exactly the callbacks and timers that
+/// neither ran nor were cancelled, and the tasks that neither finished nor were cancelled
+/// (a cancelled task may be dropped by its cancel step or by `close()`).
+fn close_drops_each_once(r: &Runs) -> Result<(), String> {
+    for out in [&r.plain, &r.drained] {
+        if !out.after_close.is_empty() {
+            return r.fail(
+                "the loop is not inert after close()",
+                out.after_close.join("\n"),
+            );
+        }
+        for (h, info) in out.infos.iter().enumerate() {
+            if info.drops != 1 {
+                return r.fail(
+                    &format!(
+                        "the destructor of {h} ({:?}) ran {} times",
+                        info.kind, info.drops
+                    ),
+                    show(&out.log),
+                );
+            }
+            let finished = match info.kind {
+                Kind::Task => {
+                    let done = format!("t{h} done");
+                    out.log.iter().any(|r| r.label == done)
+                }
+                _ => !runs_of(&out.log, h).is_empty(),
+            };
+            let in_close_expected = !finished && !info.cancelled;
+            let ok = info.dropped_in_close == in_close_expected
+                || (info.kind == Kind::Task && info.cancelled && !finished);
+            if !ok {
+                return r.fail(
+                    &format!(
+                        "handle {h} ({:?}, finished {finished}, cancelled {}) was {}dropped by \
+                         close()",
+                        info.kind,
+                        info.cancelled,
+                        if info.dropped_in_close { "" } else { "not " },
+                    ),
+                    show(&out.log),
+                );
+            }
+        }
+    }
+    Ok(())
 }
