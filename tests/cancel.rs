@@ -2,7 +2,6 @@
 //! and the timer of a finished `timeout`.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Display;
 use std::future::{pending, poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -13,35 +12,9 @@ use simloop::{
     sleep, spawn, timeout, CallbackHandle, Event, EventLoop, Instant, JoinError, TimerHandle,
 };
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn at_secs(s: u64) -> Instant {
-    Instant::from_nanos(s * 1_000_000_000)
-}
-
-/// `[instant] message` lines, stamped with the running loop's clock.
-#[derive(Clone, Default)]
-struct Log(Rc<RefCell<Vec<String>>>);
-
-impl Log {
-    fn say(&self, msg: impl Display) {
-        self.0
-            .borrow_mut()
-            .push(format!("[{}] {msg}", simloop::now()));
-    }
-
-    /// A callback that logs `msg`.
-    fn cb(&self, msg: &'static str) -> impl FnOnce() + 'static {
-        let log = self.clone();
-        move || log.say(msg)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.borrow().clone()
-    }
-}
+#[path = "support/log.rs"]
+mod log;
+use log::{at_secs, secs, Log};
 
 /// Logs `[instant] msg` when dropped (inside a loop), so we see when a future is dropped.
 struct DropGuard(Log, &'static str);

@@ -1,11 +1,8 @@
 //! Virtual time: `Instant`, sleeps, timeouts, intervals, `yield_now`, the run calls that move
 //! the clock, `block_for`, `spawn_blocking`, the loop's RNG, and the free functions.
 
-use std::cell::RefCell;
-use std::fmt::Display;
 use std::future::{pending, poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,43 +13,9 @@ use simloop::{
     timeout_at, yield_now, EventLoop, Instant, JoinError, LoopError, MissedTicks,
 };
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn ms(m: u64) -> Duration {
-    Duration::from_millis(m)
-}
-
-fn at_secs(s: u64) -> Instant {
-    Instant::from_nanos(s * 1_000_000_000)
-}
-
-fn at_ms(m: u64) -> Instant {
-    Instant::from_nanos(m * 1_000_000)
-}
-
-/// `[instant] message` lines, stamped with the running loop's clock.
-#[derive(Clone, Default)]
-struct Log(Rc<RefCell<Vec<String>>>);
-
-impl Log {
-    fn say(&self, msg: impl Display) {
-        self.0
-            .borrow_mut()
-            .push(format!("[{}] {msg}", simloop::now()));
-    }
-
-    /// A callback that logs `msg`.
-    fn cb(&self, msg: &'static str) -> impl FnOnce() + 'static {
-        let log = self.clone();
-        move || log.say(msg)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.borrow().clone()
-    }
-}
+#[path = "support/log.rs"]
+mod log;
+use log::{at_ms, at_secs, ms, secs, Log};
 
 // ---------------------------------------------------------------------------------------
 // Instant

@@ -3,41 +3,19 @@
 //! `futures` channels between tasks.
 
 use std::cell::RefCell;
-use std::fmt::Display;
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
-use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{SinkExt, StreamExt};
 use simloop::{mark, sleep, Event, EventLoop, Instant, LoopError};
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn at_secs(s: u64) -> Instant {
-    Instant::from_nanos(s * 1_000_000_000)
-}
-
-/// `[instant] message` lines, stamped with the running loop's clock.
-#[derive(Clone, Default)]
-struct Log(Rc<RefCell<Vec<String>>>);
-
-impl Log {
-    fn say(&self, msg: impl Display) {
-        self.0
-            .borrow_mut()
-            .push(format!("[{}] {msg}", simloop::now()));
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.borrow().clone()
-    }
-}
+#[path = "support/log.rs"]
+mod log;
+use log::{at_secs, secs, Log};
 
 /// Drops log a line, so we can see when a future is dropped.
 struct DropGuard(Log, &'static str);

@@ -1,0 +1,48 @@
+//! Helpers shared by the behaviour tests: durations, instants, and a log of `[instant]
+//! message` lines stamped with the running loop's clock.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::rc::Rc;
+use std::time::Duration;
+
+use simloop::Instant;
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+pub fn at_secs(s: u64) -> Instant {
+    Instant::from_nanos(s * 1_000_000_000)
+}
+
+pub fn at_ms(m: u64) -> Instant {
+    Instant::from_nanos(m * 1_000_000)
+}
+
+/// `[instant] message` lines, stamped with the running loop's clock.
+#[derive(Clone, Default)]
+pub struct Log(pub Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn say(&self, msg: impl Display) {
+        self.0
+            .borrow_mut()
+            .push(format!("[{}] {msg}", simloop::now()));
+    }
+
+    /// A callback that logs `msg`.
+    pub fn cb(&self, msg: &'static str) -> impl FnOnce() + 'static {
+        let log = self.clone();
+        move || log.say(msg)
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
