@@ -3,18 +3,20 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::pending;
-use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::FutureExt;
 use simloop::{
-    now, sleep, yield_now, CallbackHandle, EventLoop, Instant, JoinError, JoinHandle, LoopError,
-    TaskInfo, TimerHandle,
+    now, sleep, yield_now, EventLoop, Instant, JoinError, JoinHandle, LoopError, TaskInfo,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
+
+#[path = "support/sites.rs"]
+mod sites;
+use sites::{later_at, soon_at, task_who};
 
 fn new_log() -> Log {
     Rc::new(RefCell::new(Vec::new()))
@@ -35,31 +37,6 @@ fn secs(s: u64) -> Instant {
 
 fn millis(ms: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(ms)
-}
-
-/// `call_soon` on `lp`, also returning where it was called (the location the loop records).
-#[track_caller]
-fn soon_at(
-    lp: &EventLoop,
-    f: impl FnOnce() + 'static,
-) -> (CallbackHandle, &'static Location<'static>) {
-    (lp.call_soon(f), Location::caller())
-}
-
-/// `call_later` on `lp`, also returning where it was called.
-#[track_caller]
-fn later_at(
-    lp: &EventLoop,
-    delay: Duration,
-    f: impl FnOnce() + 'static,
-) -> (TimerHandle, &'static Location<'static>) {
-    (lp.call_later(delay, f), Location::caller())
-}
-
-/// How `LoopError::Panicked::who` names a task: its id, name and spawn site (as documented on
-/// the field), i.e. the task's `TaskInfo` as displayed.
-fn task_who(info: &TaskInfo) -> String {
-    info.to_string()
 }
 
 const STALL: &str = "nothing is ready, no timer is pending, and the run cannot end \

@@ -2,18 +2,20 @@
 //! keeps running, and what a `JoinHandle` yields.
 
 use std::cell::RefCell;
-use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::task::SpawnExt;
 use futures::FutureExt;
 use simloop::{
-    now, sleep, CallbackHandle, Event, EventLoop, Instant, JoinError, JoinHandle, LoopError,
-    PanicPolicy, TaskInfo, TimerHandle,
+    now, sleep, Event, EventLoop, Instant, JoinError, JoinHandle, LoopError, PanicPolicy,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
+
+#[path = "support/sites.rs"]
+mod sites;
+use sites::{later_at, soon_at, task_who};
 
 fn new_log() -> Log {
     Rc::new(RefCell::new(Vec::new()))
@@ -47,29 +49,6 @@ fn loop_with_handler(
             e.borrow_mut().push(err.clone());
         })
         .build()
-}
-
-#[track_caller]
-fn soon_at(
-    lp: &EventLoop,
-    f: impl FnOnce() + 'static,
-) -> (CallbackHandle, &'static Location<'static>) {
-    (lp.call_soon(f), Location::caller())
-}
-
-#[track_caller]
-fn later_at(
-    lp: &EventLoop,
-    delay: Duration,
-    f: impl FnOnce() + 'static,
-) -> (TimerHandle, &'static Location<'static>) {
-    (lp.call_later(delay, f), Location::caller())
-}
-
-/// How `LoopError::Panicked::who` names a task: its id, name and spawn site (as documented on
-/// the field), i.e. the task's `TaskInfo` as displayed.
-fn task_who(info: &TaskInfo) -> String {
-    info.to_string()
 }
 
 fn errors_log() -> Rc<RefCell<Vec<LoopError>>> {
