@@ -850,11 +850,13 @@ impl Core {
         }
         st.now = target;
         st.blocked += d;
-        let who = st
-            .current
-            .as_ref()
-            .map_or_else(|| "the caller".to_string(), Who::describe);
-        st.record(|| Event::Blocked { who, duration: d });
+        if st.trace.is_some() {
+            let who = st
+                .current
+                .as_ref()
+                .map_or_else(|| "the caller".to_string(), Who::describe);
+            st.record(|| Event::Blocked { who, duration: d });
+        }
     }
 
     pub(crate) fn trace(&self) -> Trace {
