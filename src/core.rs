@@ -11,11 +11,10 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::task::waker_ref;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use crate::callback::Callback;
@@ -46,11 +45,20 @@ pub(crate) enum Ready {
 /// A pending callback or timer. A `sleep`'s timer is an entry too, whose callback wakes the
 /// sleeping task; the sleep knows it fired when the entry is gone.
 pub(crate) struct Entry {
-    pub(crate) callback: Callback,
+    pub(crate) action: Action,
     pub(crate) location: &'static Location<'static>,
     pub(crate) id: u64,
     /// True while the timer waits in the queue, i.e. is live.
     pub(crate) in_heap: bool,
+}
+
+/// What an entry does when it runs.
+pub(crate) enum Action {
+    /// User code, or a wake through a waker the loop does not know.
+    Call(Callback),
+    /// Queues a step of this task: the wake timer of a task's own `sleep`, which needs neither
+    /// a waker clone nor user code.
+    Wake(Key),
 }
 
 /// Which run call is in progress, i.e. when it ends.
@@ -104,6 +112,11 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// Generation of the main future being run, 0 when none.
     main_gen: u64,
+    /// Set while a step of the main future sits in the ready queue.
+    main_queued: bool,
+    /// The task being polled, and its waker's data and vtable: a wake timer registered with
+    /// that waker becomes `Action::Wake`.
+    polling: Option<(Key, *const (), *const RawWakerVTable)>,
     main_counter: u64,
     pub(crate) rng: Rng,
     pub(crate) stats: Stats,
@@ -144,10 +157,25 @@ impl State {
         None
     }
 
+    /// What waking `waker` takes: a plain `Action::Wake` when it is the polled task's own.
+    fn wake_action(&self, waker: &Waker) -> Action {
+        match self.polling {
+            Some((key, data, vtable))
+                if std::ptr::eq(waker.data(), data) && std::ptr::eq(waker.vtable(), vtable) =>
+            {
+                Action::Wake(key)
+            }
+            _ => {
+                let waker = waker.clone();
+                Action::Call(Callback::new(move || waker.wake()))
+            }
+        }
+    }
+
     fn add_timer(
         &mut self,
         deadline: Instant,
-        callback: Callback,
+        action: Action,
         location: &'static Location<'static>,
     ) -> (Key, u64, Instant) {
         let id = self.next_entry_id();
@@ -159,7 +187,7 @@ impl State {
         };
         let key = self.entries.insert(Entry {
             id,
-            callback,
+            action,
             location,
             in_heap: live,
         });
@@ -303,11 +331,24 @@ impl State {
         v
     }
 
+    /// Queues a step of the woken task, unless one is queued already or it has finished.
     fn push_target(&mut self, target: Target) {
-        self.ready.push_back(match target {
-            Target::Task(key) => Ready::Task(key),
-            Target::Main(gen) => Ready::Main(gen),
-        });
+        match target {
+            Target::Task(key) => {
+                if let Some(task) = self.tasks.get_mut(key) {
+                    if !task.queued {
+                        task.queued = true;
+                        self.ready.push_back(Ready::Task(key));
+                    }
+                }
+            }
+            Target::Main(gen) => {
+                if gen == self.main_gen && !self.main_queued {
+                    self.main_queued = true;
+                    self.ready.push_back(Ready::Main(gen));
+                }
+            }
+        }
     }
 }
 
@@ -339,6 +380,8 @@ impl Core {
                 stopping: false,
                 closed: false,
                 main_gen: 0,
+                main_queued: false,
+                polling: None,
                 main_counter: 0,
                 rng: Rng::new(cfg.seed),
                 stats: Stats::default(),
@@ -377,12 +420,12 @@ impl Core {
             return None;
         }
         if let Some(when) = when {
-            return Some(st.add_timer(when, f, location));
+            return Some(st.add_timer(when, Action::Call(f), location));
         }
         let id = st.next_entry_id();
         let key = st.entries.insert(Entry {
             id,
-            callback: f,
+            action: Action::Call(f),
             location,
             in_heap: false,
         });
@@ -394,17 +437,15 @@ impl Core {
     pub(crate) fn add_wake_timer(
         &self,
         when: Instant,
-        waker: Waker,
+        waker: &Waker,
         location: &'static Location<'static>,
     ) -> Option<Key> {
         let mut st = self.st.borrow_mut();
         if st.closed {
             return None;
         }
-        Some(
-            st.add_timer(when, Callback::new(move || waker.wake()), location)
-                .0,
-        )
+        let action = st.wake_action(waker);
+        Some(st.add_timer(when, action, location).0)
     }
 
     /// True once the wake timer has run; otherwise it will wake `waker`. (A closed loop
@@ -414,11 +455,12 @@ impl Core {
         if st.closed {
             return false;
         }
-        let Some(entry) = st.entries.get_mut(key) else {
+        if st.entries.get(key).is_none() {
             return true;
-        };
-        let waker = waker.clone();
-        let old = std::mem::replace(&mut entry.callback, Callback::new(move || waker.wake()));
+        }
+        let action = st.wake_action(waker);
+        let entry = st.entries.get_mut(key).expect("entry just seen");
+        let old = std::mem::replace(&mut entry.action, action);
         drop(st);
         drop(old);
         false
@@ -467,12 +509,8 @@ impl Core {
             .flatten();
         let mut cell = None;
         let key = st.tasks.insert_with(|key| {
-            let flag = Arc::new(TaskWaker {
-                target: Target::Task(key),
-                queued: AtomicBool::new(true),
-                remote,
-            });
-            let task = Rc::new(TaskCell::new(Some(flag), Some(future)));
+            let waker = Arc::new(TaskWaker::new(Target::Task(key), remote));
+            let task = Rc::new(TaskCell::new(Some(waker), Some(future)));
             cell = Some(task.clone());
             TaskEntry {
                 cell: task,
@@ -480,6 +518,7 @@ impl Core {
                 spawned_at,
                 name,
                 cancel_requested: false,
+                queued: true,
             }
         });
         let cell = cell.expect("inserted");
@@ -504,7 +543,8 @@ impl Core {
             return false;
         };
         task.cancel_requested = true;
-        if !task.cell.flag().queued.swap(true, Ordering::AcqRel) {
+        if !task.queued {
+            task.queued = true;
             st.ready.push_back(Ready::Task(key));
         }
         true
@@ -551,12 +591,11 @@ impl Core {
             st.main_gen = st.main_counter;
             let gen = st.main_gen;
             st.ready.push_back(Ready::Main(gen));
-            let flag = Arc::new(TaskWaker {
-                target: Target::Main(st.main_gen),
-                queued: AtomicBool::new(true),
-                remote: self.remote.clone(),
-            });
-            (flag.clone(), futures::task::waker(flag))
+            st.main_queued = true;
+            futures::task::waker(Arc::new(TaskWaker::new(
+                Target::Main(gen),
+                self.remote.clone(),
+            )))
         });
         let result = loop {
             if let Err(e) = self.idle_check(mode) {
@@ -618,7 +657,7 @@ impl Core {
     fn iteration(
         self: &Rc<Self>,
         main: &mut Option<MainPoll<'_>>,
-        main_waker: Option<&(Arc<TaskWaker>, Waker)>,
+        main_waker: Option<&Waker>,
     ) -> Result<(), LoopError> {
         let batch = {
             let mut st = self.st.borrow_mut();
@@ -688,8 +727,15 @@ impl Core {
         };
         let who = Who::Callback(entry.id, entry.location);
         self.take_step(&mut st, Ready::Entry(key), &who)?;
-        let Entry { callback, id, .. } = st.entries.remove(key).expect("entry just seen");
+        let Entry { action, id, .. } = st.entries.remove(key).expect("entry just seen");
         st.record(|| Event::CallbackRun { id });
+        let callback = match action {
+            Action::Call(callback) => callback,
+            Action::Wake(task) => {
+                st.push_target(Target::Task(task));
+                return Ok(());
+            }
+        };
         drop(st);
         let outcome = catch_unwind(AssertUnwindSafe(|| callback.call()));
         self.after_step(&who, outcome.err(), false);
@@ -702,11 +748,9 @@ impl Core {
             return Ok(());
         };
         let (task, id) = (entry.cell.clone(), entry.id);
-        let flag = task.flag();
         let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
         if entry.cancel_requested {
             st.tasks.remove(key);
-            flag.queued.store(true, Ordering::Release);
             st.record(|| Event::TaskCancel { task: id });
             st.blocked = Duration::ZERO;
             drop(st);
@@ -717,21 +761,23 @@ impl Core {
             return Ok(());
         }
         self.take_step(&mut st, Ready::Task(key), &who)?;
-        flag.queued.store(false, Ordering::Release);
+        let entry = st.tasks.get_mut(key).expect("entry just seen");
+        entry.queued = false;
+        let waker = waker_ref(task.waker());
+        st.polling = Some((key, waker.data(), waker.vtable()));
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: Some(id) });
         drop(st);
 
-        let waker = waker_ref(flag);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             task.poll(&mut Context::from_waker(&waker))
         }));
+        self.st.borrow_mut().polling = None;
         match outcome {
             Ok(Poll::Pending) => self.after_step(&who, None, false),
             Ok(Poll::Ready(())) => {
                 let mut st = self.st.borrow_mut();
                 let entry = st.tasks.remove(key);
-                flag.queued.store(true, Ordering::Release);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
                 drop(entry);
@@ -740,7 +786,6 @@ impl Core {
             Err(payload) => {
                 let entry = self.st.borrow_mut().tasks.remove(key);
                 drop(entry);
-                flag.queued.store(true, Ordering::Release);
                 let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
                 task.fail(JoinError::Panicked(panic_message(&*payload)));
                 let joined = !task.is_detached();
@@ -754,9 +799,9 @@ impl Core {
         &self,
         gen: u64,
         main: &mut Option<MainPoll<'_>>,
-        main_waker: Option<&(Arc<TaskWaker>, Waker)>,
+        main_waker: Option<&Waker>,
     ) -> Result<(), LoopError> {
-        let (Some(poll), Some((flag, waker))) = (main.as_mut(), main_waker) else {
+        let (Some(poll), Some(waker)) = (main.as_mut(), main_waker) else {
             return Ok(());
         };
         let mut st = self.st.borrow_mut();
@@ -764,16 +809,16 @@ impl Core {
             return Ok(());
         }
         self.take_step(&mut st, Ready::Main(gen), &Who::Main)?;
-        flag.queued.store(false, Ordering::Release);
+        st.main_queued = false;
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: None });
         drop(st);
         let outcome = catch_unwind(AssertUnwindSafe(|| poll(&mut Context::from_waker(waker))));
         match outcome {
             Ok(true) => {
-                flag.queued.store(true, Ordering::Release);
                 *main = None;
                 let mut st = self.st.borrow_mut();
+                st.main_queued = true; // later wakes of a finished main future do nothing
                 st.record(|| Event::TaskFinish { task: None });
                 st.ready.push_back(Ready::StopMain(gen));
                 drop(st);
@@ -902,7 +947,6 @@ impl Core {
             let mut tasks = st.tasks.drain();
             tasks.sort_by_key(|t| t.id);
             for t in &tasks {
-                t.cell.flag().queued.store(true, Ordering::Release);
                 let task = t.id;
                 st.record(|| Event::TaskCancel { task });
             }

@@ -104,7 +104,7 @@ impl Interval {
             self.timer = None;
         } else if due > now {
             // On a closed loop there is no timer, and the interval never ticks again.
-            if let Some(key) = core.add_wake_timer(due, cx.waker().clone(), self.location) {
+            if let Some(key) = core.add_wake_timer(due, cx.waker(), self.location) {
                 self.timer = Some((core, key));
             }
             return Poll::Pending;

@@ -102,7 +102,7 @@ impl Future for Sleep {
                 this.phase = Phase::Waiting;
                 let deadline = Instant::from_nanos(this.when);
                 // The timer's site is this line: its callback only wakes the sleeping task.
-                this.timer = core.add_wake_timer(deadline, cx.waker().clone(), Location::caller());
+                this.timer = core.add_wake_timer(deadline, cx.waker(), Location::caller());
                 this.core = Some(core);
                 Poll::Pending
             }

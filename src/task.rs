@@ -34,7 +34,9 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// What a wake queues: a spawned task's next step, or the main future's.
+/// What a wake queues: a spawned task's next step, or the main future's. A finished task's
+/// key goes stale, so its wakes find nothing. Whether a step is already queued is the loop's
+/// to know (`TaskEntry::queued`): a local wake touches only the loop's state.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     Task(Key),
@@ -44,17 +46,11 @@ pub(crate) enum Target {
 /// Wakes that arrived from other threads, taken in at the start of the next iteration.
 #[derive(Debug, Default)]
 pub(crate) struct Remote {
-    queue: Mutex<Vec<Target>>,
+    queue: Mutex<Vec<Arc<TaskWaker>>>,
     pending: AtomicBool,
 }
 
 impl Remote {
-    fn push(&self, target: Target) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.push(target);
-        self.pending.store(true, Ordering::Release);
-    }
-
     /// The wakes received since the last call, in arrival order.
     pub(crate) fn take(&self) -> Vec<Target> {
         if !self.pending.load(Ordering::Acquire) {
@@ -62,27 +58,45 @@ impl Remote {
         }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.store(false, Ordering::Relaxed);
-        std::mem::take(&mut *q)
+        q.drain(..)
+            .map(|w| {
+                w.remote_queued.store(false, Ordering::Release);
+                w.target
+            })
+            .collect()
     }
 }
 
-/// The waker of one task. `queued` is set while a step of the task sits in the ready queue,
-/// so a task is never queued twice, and stays set once the task has finished, so waking a
-/// finished task does nothing.
+/// The waker of one task (or of the main future).
 #[derive(Debug)]
 pub(crate) struct TaskWaker {
     pub(crate) target: Target,
-    pub(crate) queued: AtomicBool,
     pub(crate) remote: Arc<Remote>,
+    /// Set while a wake from another thread waits in `remote`, so a thread that wakes in a
+    /// loop queues it once.
+    remote_queued: AtomicBool,
+}
+
+impl TaskWaker {
+    pub(crate) fn new(target: Target, remote: Arc<Remote>) -> Self {
+        TaskWaker {
+            target,
+            remote,
+            remote_queued: AtomicBool::new(false),
+        }
+    }
 }
 
 impl ArcWake for TaskWaker {
     fn wake_by_ref(arc_self: &Arc<Self>) {
-        if arc_self.queued.swap(true, Ordering::AcqRel) {
+        if crate::context::wake_local(&arc_self.remote, arc_self.target) {
             return;
         }
-        if !crate::context::wake_local(&arc_self.remote, arc_self.target) {
-            arc_self.remote.push(arc_self.target);
+        if !arc_self.remote_queued.swap(true, Ordering::AcqRel) {
+            let remote = &arc_self.remote;
+            let mut q = remote.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.push(arc_self.clone());
+            remote.pending.store(true, Ordering::Release);
         }
     }
 }
@@ -126,6 +140,8 @@ pub(crate) struct TaskEntry {
     /// A thin pointer keeps the entry within a cache line.
     pub(crate) name: Option<Rc<String>>,
     pub(crate) cancel_requested: bool,
+    /// Set while a step of the task sits in the ready queue, so it is never queued twice.
+    pub(crate) queued: bool,
 }
 
 impl TaskEntry {
@@ -141,16 +157,17 @@ impl TaskEntry {
 /// One allocation per task, shared by the loop and the task's `JoinHandle`: the join state,
 /// and the future, which stays in place (pinned) from spawn until it is dropped.
 pub(crate) struct TaskCell<F: Future> {
-    /// The task's waker (`None` for a task spawned on a closed loop, which never runs).
-    flag: Option<Arc<TaskWaker>>,
+    /// The task's waker (`None` for a task spawned on a closed loop, which never runs). It
+    /// lives here, beside the future, because a poll touches this allocation anyway.
+    waker: Option<Arc<TaskWaker>>,
     join: JoinState<F::Output>,
     future: RefCell<Option<F>>,
 }
 
 impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(flag: Option<Arc<TaskWaker>>, future: Option<F>) -> Self {
+    pub(crate) fn new(waker: Option<Arc<TaskWaker>>, future: Option<F>) -> Self {
         TaskCell {
-            flag,
+            waker,
             join: JoinState::new(),
             future: RefCell::new(future),
         }
@@ -159,8 +176,8 @@ impl<F: Future> TaskCell<F> {
 
 /// A task as the loop drives it, type-erased.
 pub(crate) trait RawTask {
-    /// The task's waker state.
-    fn flag(&self) -> &Arc<TaskWaker>;
+    /// The task's waker.
+    fn waker(&self) -> &Arc<TaskWaker>;
     /// Polls the future once. On completion the output goes to the join state and the future
     /// is dropped.
     fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
@@ -173,8 +190,8 @@ pub(crate) trait RawTask {
 }
 
 impl<F: Future> RawTask for TaskCell<F> {
-    fn flag(&self) -> &Arc<TaskWaker> {
-        self.flag
+    fn waker(&self) -> &Arc<TaskWaker> {
+        self.waker
             .as_ref()
             .expect("only tasks of an open loop are stored")
     }

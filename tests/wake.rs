@@ -484,3 +484,49 @@ fn oneshot_and_mpsc_channels_between_tasks() {
     );
     assert!(lp.pending_tasks().is_empty());
 }
+
+#[test]
+fn sleeps_under_a_foreign_waker_resume_like_sleeps_under_the_task_waker() {
+    // A sleep awaited directly registers a wake of its task; one polled inside
+    // `FuturesUnordered` sees that combinator's waker instead and must wake through it.
+    // Both resume one iteration after their timer fires.
+    let mut lp = EventLoop::builder().trace(true).build();
+    lp.spawn(async {
+        sleep(secs(1)).await;
+        mark("direct 1s");
+        sleep(secs(1)).await;
+        mark("direct 2s");
+    });
+    lp.spawn(async {
+        let mut set = futures::stream::FuturesUnordered::new();
+        for (d, label) in [(2, "unordered 2s"), (1, "unordered 1s")] {
+            set.push(async move {
+                sleep(secs(d)).await;
+                label
+            });
+        }
+        while let Some(label) = set.next().await {
+            mark(label);
+        }
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[0s] it1 poll task #2",
+            // FuturesUnordered yields (wakes its task) once it has polled all its futures.
+            "[0s] it2 poll task #2",
+            "[1s] it4 poll task #1",
+            "[1s] it4 direct 1s",
+            "[1s] it4 poll task #2",
+            "[1s] it4 unordered 1s",
+            // Equal deadlines: the timer registered first (at 0s, by task #2) fires first.
+            "[2s] it6 poll task #2",
+            "[2s] it6 unordered 2s",
+            "[2s] it6 poll task #1",
+            "[2s] it6 direct 2s",
+        ]
+    );
+    assert_eq!(lp.time(), at_secs(2));
+}
