@@ -853,9 +853,12 @@ impl Core {
         let blocked = std::mem::take(&mut st.blocked);
         if let Some(threshold) = self.cfg.slow_callback {
             if blocked >= threshold && !blocked.is_zero() {
-                let who = who.describe();
-                eprintln!("Executing {who} took {:.3}s", blocked.as_secs_f64());
-                st.record(|| Event::SlowCallback { who, took: blocked });
+                let warning = Event::SlowCallback {
+                    who: who.describe(),
+                    took: blocked,
+                };
+                eprintln!("{warning}");
+                st.record(|| warning);
             }
         }
         let Some(payload) = panic else {
@@ -919,6 +922,7 @@ impl Core {
                 return;
             }
             st.closed = true;
+            st.record(|| Event::Close);
             let ready = std::mem::take(&mut st.ready);
             let mut callbacks = Vec::new();
             for item in ready {

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::error::panic_message;
-use crate::{Builder, EventLoop, Instant, Schedule, TraceEvent};
+use crate::{Builder, EventLoop, Instant, Schedule, Trace, TraceEvent};
 
 /// Where two runs of the same scenario first differed; see [`check_determinism`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct Divergence {
     pub first: Option<TraceEvent>,
     /// The second run's event there (`None` if its trace ended first).
     pub second: Option<TraceEvent>,
+    /// What both runs did before they diverged; the report shows its last lines.
+    pub before: Trace,
 }
 
 impl Divergence {
@@ -46,7 +48,20 @@ impl fmt::Display for Divergence {
             self.at(),
             show(&self.first),
             show(&self.second)
-        )
+        )?;
+        let timeline = self.before.to_string();
+        let lines: Vec<&str> = timeline.lines().collect();
+        if !lines.is_empty() {
+            writeln!(
+                f,
+                "\nboth runs, up to there (last {} events):",
+                lines.len().min(12)
+            )?;
+            for line in &lines[lines.len().saturating_sub(12)..] {
+                writeln!(f, "{line}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -89,6 +104,9 @@ pub fn check_determinism<R>(
             index,
             first: a.get(index).cloned(),
             second: b.get(index).cloned(),
+            before: Trace {
+                events: a[..index].to_vec(),
+            },
         })),
     }
 }
@@ -260,6 +278,46 @@ fn parse_seeds(value: &str) -> Option<Range<u64>> {
     let (start, end) = value.split_once("..")?;
     let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
     (start <= end).then_some(start..end)
+}
+
+/// The `index`-th of `count` contiguous, disjoint chunks that together cover `range` exactly,
+/// in order; their sizes differ by at most one (the first `len % count` chunks take one more
+/// seed).
+///
+/// A sweep split into `count` tests gives test `index` this chunk of the range, so a test
+/// partitioner (`cargo nextest run --partition hash:k/n`) spreads the seeds over machines:
+///
+/// ```
+/// use simloop::seed_chunk;
+///
+/// assert_eq!(seed_chunk(0..10, 0, 3), 0..4);
+/// assert_eq!(seed_chunk(0..10, 1, 3), 4..7);
+/// assert_eq!(seed_chunk(0..10, 2, 3), 7..10);
+/// // 100,000 seeds over 64 tests: 32 chunks of 1563 seeds, then 32 of 1562.
+/// assert_eq!(seed_chunk(0..100_000, 0, 64), 0..1563);
+/// assert_eq!(seed_chunk(0..100_000, 63, 64), 98_438..100_000);
+/// // More chunks than seeds: the surplus chunks are empty.
+/// assert!(seed_chunk(5..7, 3, 4).is_empty());
+///
+/// // In a sweep test: the range from `SIMLOOP_SEEDS`, or a small default.
+/// let seeds = seed_chunk(simloop::seeds_from_env().unwrap_or(0..640), 5, 64);
+/// # drop(seeds);
+/// ```
+///
+/// # Panics
+/// If `count` is 0 or `index >= count`.
+#[must_use]
+pub fn seed_chunk(range: Range<u64>, index: u64, count: u64) -> Range<u64> {
+    assert!(
+        index < count,
+        "seed_chunk: chunk {index} of {count} does not exist (index must be < count)"
+    );
+    let len = range.end.saturating_sub(range.start);
+    let (base, extra) = (len / count, len % count);
+    // Chunks before `index`: `index` of size `base`, and `min(index, extra)` of them one more.
+    let start = range.start + index * base + index.min(extra);
+    let size = base + u64::from(index < extra);
+    start..start + size
 }
 
 /// What [`explore`] did when every schedule passed.

@@ -156,6 +156,49 @@
 //! differ; with the `proptest` feature, [`proptest::schedule`] makes schedules a generated
 //! input that shrinks toward FIFO.
 //!
+//! ## Seeing what happened: traces, lanes, blocking
+//!
+//! A loop built with [`Builder::trace`] records every event (callbacks, task steps, timers,
+//! clock jumps, marks, blocking) with its instant and iteration. The [`Trace`] renders as a
+//! text timeline (one line per event, with who caused it; failure reports use it), as a lane
+//! view with a column per task ([`Trace::lanes`]), and as Chrome trace-event JSON for
+//! Perfetto ([`Trace::to_chrome_json`]). [`block_for`] models a blocking call: the clock
+//! moves while nothing else runs, so timers fire late, and [`Builder::slow_callback`] prints
+//! asyncio's debug-mode warning for it. [`spawn_blocking`] moves the work to a simulated
+//! worker instead:
+//!
+//! ```
+//! use simloop::{block_for, sleep, EventLoop};
+//! use std::time::Duration;
+//!
+//! let mut lp = EventLoop::builder()
+//!     .trace(true)
+//!     .slow_callback(Duration::from_millis(100))
+//!     .build();
+//! lp.spawn_named("tick", async {
+//!     sleep(Duration::from_secs(1)).await; // due at 1s, fires at 2s: the loop is held
+//! });
+//! lp.spawn_named("crunch", async {
+//!     block_for(Duration::from_secs(2)); // stderr: Executing task #2 'crunch' (...) took 2.000s
+//! });
+//! lp.run().unwrap();
+//! assert_eq!(lp.stats().max_lateness, Duration::from_secs(1));
+//! let lanes = lp.trace().lanes().to_string();
+//! assert_eq!(
+//!     lanes.lines().collect::<Vec<_>>(),
+//!     [
+//!         "instant  it  #1 tick    #2 crunch             callbacks",
+//!         "     0s   1  run -> 1s  run, blocks 2s, done",
+//!         "     2s   2  |                                #1 (1s late)",
+//!         "     2s   3  run, done",
+//!     ]
+//! );
+//! // std::fs::write("run.trace.json", lp.trace().to_chrome_json()) opens in ui.perfetto.dev
+//! ```
+//!
+//! `cargo run --example blocking` tells the whole story: a heartbeat starved by an inline
+//! blocking call, then kept on time once the call moves to `spawn_blocking`.
+//!
 //! ## Threads
 //!
 //! A loop and its [`Handle`]s stay on one thread, and nothing in simloop starts a thread.
@@ -204,7 +247,8 @@ pub use crate::context::{
 pub use crate::error::{JoinError, LoopError, TaskInfo};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
 pub use crate::explore::{
-    check_determinism, explore, seeds_from_env, Divergence, Explore, Explored, Failure, Strategy,
+    check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
+    Strategy,
 };
 pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::instant::Instant;
@@ -214,4 +258,4 @@ pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use crate::stats::Stats;
 pub use crate::task::{JoinHandle, TaskId};
 pub use crate::timeout::{timeout, timeout_at, Elapsed, Timeout};
-pub use crate::trace::{Event, Trace, TraceEvent};
+pub use crate::trace::{chrome_json, Event, Lanes, Trace, TraceEvent};

@@ -850,6 +850,12 @@ fn check_determinism_finds_a_global_that_picks_a_label() {
     let message = d.to_string();
     assert!(message.contains("1.5s"), "{message}");
     assert!(message.contains(&format!("#{index}")), "{message}");
+    // The report ends with the timeline both runs share, up to the divergence.
+    assert_eq!(d.before.events(), &lp.trace().events()[..index]);
+    let shared = d.before.to_string();
+    let tail: Vec<&str> = shared.lines().rev().take(12).collect();
+    let report_tail: Vec<&str> = message.lines().rev().take(tail.len()).collect();
+    assert_eq!(report_tail, tail);
 }
 
 #[test]
