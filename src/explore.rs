@@ -160,6 +160,7 @@ pub struct Explore {
     builder: Builder,
     jitter: Option<Duration>,
     shrink_runs: u32,
+    chunk: Option<(u64, u64)>,
 }
 
 impl Explore {
@@ -172,6 +173,7 @@ impl Explore {
             builder: Builder::default(),
             jitter: None,
             shrink_runs: 1000,
+            chunk: None,
         }
     }
 
@@ -207,20 +209,47 @@ impl Explore {
         self
     }
 
+    /// Covers only chunk `index` of `count` of the seed range (see [`seed_chunk`]), applied
+    /// after `SIMLOOP_SEEDS`: a sweep written as `count` tests, one per chunk, is spread over
+    /// machines by `cargo nextest run --partition hash:k/n` and covers the range exactly once.
+    ///
+    /// ```
+    /// use simloop::Explore;
+    ///
+    /// let third = Explore::new().seeds(0..10).chunk(2, 3);
+    /// assert_eq!(third.seed_range(), 7..10);
+    /// ```
+    ///
+    /// # Panics
+    /// If `index >= count`.
+    pub fn chunk(mut self, index: u64, count: u64) -> Explore {
+        assert!(
+            index < count,
+            "Explore::chunk: chunk {index} of {count} does not exist (index must be < count)"
+        );
+        self.chunk = Some((index, count));
+        self
+    }
+
     /// How many runs shrinking may take. Default 1000.
     pub fn shrink_runs(mut self, runs: u32) -> Explore {
         self.shrink_runs = runs;
         self
     }
 
-    /// The seeds this exploration covers: `SIMLOOP_SEEDS` if set, else the configured ones.
+    /// The seeds this exploration covers: `SIMLOOP_SEEDS` if set, else the configured ones;
+    /// then this exploration's [`chunk`](Self::chunk) of them.
     ///
     /// # Panics
     /// If `SIMLOOP_SEEDS` is set but is not `start..end`.
     pub fn seed_range(&self) -> Range<u64> {
-        match seeds_from_env() {
+        let range = match seeds_from_env() {
             Some(range) => range,
             None => self.seeds.clone().unwrap_or(0..self.runs),
+        };
+        match self.chunk {
+            Some((index, count)) => seed_chunk(range, index, count),
+            None => range,
         }
     }
 

@@ -22,7 +22,9 @@ use crate::{Instant, JoinHandle};
 /// [`JoinHandle`] yields [`JoinError::Cancelled`](crate::JoinError::Cancelled).
 ///
 /// It implements `futures`' [`Spawn`] and [`LocalSpawn`], so code written against those
-/// traits runs on simloop:
+/// traits runs on simloop. `Spawn` takes only `Send` futures, and simloop's timer futures
+/// (`Sleep`, `Interval`, `Timeout`) are not `Send` (they hold the loop), so code that sleeps
+/// wants `LocalSpawn`:
 ///
 /// ```
 /// use futures::task::LocalSpawnExt;

@@ -206,8 +206,9 @@
 //! loop's next iteration. The loop never waits for real time, so a loop that runs out of work
 //! while another thread still holds a waker reports [`LoopError::Stalled`].
 //!
-//! Use `futures::select_biased!` rather than `futures::select!`: the latter draws from a
-//! process-global random generator and breaks determinism.
+//! Use `futures::select_biased!` rather than `futures::select!`: the latter picks among ready
+//! branches with a thread-local random generator seeded from a process-wide counter, state
+//! outside the loop that no seed or replay token captures, so it breaks determinism.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_code)]
