@@ -94,6 +94,39 @@
 //! assert_eq!(lp.time().to_string(), "2s");
 //! ```
 //!
+//! ## Tasks, timeouts and cancellation
+//!
+//! [`spawn`] (no `Send` bound) returns a [`JoinHandle`]: await it for the task's output, or
+//! [`cancel`](JoinHandle::cancel) it, which drops the task's future in a step of its own.
+//! [`timeout`] bounds any future by virtual time:
+//!
+//! ```
+//! use simloop::{sleep, spawn, timeout, EventLoop, JoinError};
+//! use std::time::Duration;
+//!
+//! let mut lp = EventLoop::new();
+//! let (fast, slow, cancelled) = lp
+//!     .run_until_complete(async {
+//!         let fast = spawn(async {
+//!             sleep(Duration::from_secs(1)).await;
+//!             "fast"
+//!         });
+//!         let slow = timeout(Duration::from_secs(2), sleep(Duration::from_secs(5)));
+//!         let doomed = spawn(sleep(Duration::from_secs(60)));
+//!         doomed.cancel();
+//!         (fast.await, slow.await.is_err(), doomed.await)
+//!     })
+//!     .unwrap();
+//! assert_eq!(fast, Ok("fast"));
+//! assert!(slow); // the timeout starts at its first poll (1s) and fires at 3s
+//! assert_eq!(cancelled, Err(JoinError::Cancelled));
+//! assert_eq!(lp.time().to_string(), "3s");
+//! ```
+//!
+//! The examples (`cargo run --example retry`, `rate_limiter`, `ttl_cache`, `leader_lease`)
+//! show how to structure real components so they run on simloop in tests: they take a sleep
+//! function or a small clock trait instead of calling a runtime directly.
+//!
 //! ## Errors instead of hangs
 //!
 //! A run call that can never end returns [`LoopError::Stalled`] naming the pending tasks;
@@ -210,7 +243,8 @@
 //! branches with a thread-local random generator seeded from a process-wide counter, state
 //! outside the loop that no seed or replay token captures, so it breaks determinism.
 
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_code)]
 
 mod blocking;
