@@ -1,10 +1,18 @@
 //! Replays the checked-in cargo-fuzz corpus on stable: every file in `fuzz/corpus/ops/` and
 //! `fuzz/corpus/schedule/` goes through the same function the fuzz target calls
-//! (`support/contract.rs`). Every crash the fuzzer finds is added to the corpus, so it stays
-//! fixed.
+//! (`support/contract.rs`), and every file in `fuzz/corpus/ttl_cache/` through the body of the
+//! `ttl_cache` target (`support/ttl_cache_scenario.rs`). Every crash the fuzzer finds is added
+//! to the corpus, so it stays fixed.
 
 #[path = "support/contract.rs"]
 mod contract;
+
+#[path = "../examples/ttl_cache.rs"]
+#[allow(dead_code)]
+mod ttl_cache;
+
+#[path = "support/ttl_cache_scenario.rs"]
+mod ttl_cache_scenario;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -60,4 +68,9 @@ fn ops_corpus() {
 #[test]
 fn schedule_corpus() {
     replay("schedule", contract::fuzz_schedule);
+}
+
+#[test]
+fn ttl_cache_corpus() {
+    replay("ttl_cache", ttl_cache_scenario::fuzz);
 }
