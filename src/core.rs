@@ -6,7 +6,6 @@
 //! call back into the loop (schedule, spawn, cancel, wake) at any point.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
@@ -20,6 +19,7 @@ use std::time::Duration;
 use crate::callback::Callback;
 use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
 use crate::event_loop::{Config, PanicPolicy};
+use crate::ready::ReadyQueue;
 use crate::rng::Rng;
 use crate::schedule::{Candidate, Chooser};
 use crate::slab::{Key, Slab};
@@ -100,7 +100,7 @@ impl Who {
 pub(crate) struct State {
     pub(crate) now: Instant,
     pub(crate) iteration: u64,
-    pub(crate) ready: VecDeque<Ready>,
+    pub(crate) ready: ReadyQueue<Ready>,
     pub(crate) entries: Slab<Entry>,
     heap: TimerQueue,
     live_timers: usize,
@@ -114,7 +114,7 @@ pub(crate) struct State {
     main_gen: u64,
     /// Set while a step of the main future sits in the ready queue.
     main_queued: bool,
-    /// The task being polled, and its waker's data and vtable: a wake timer registered with
+    /// The task polled last, and its waker's data and vtable: a wake timer registered with
     /// that waker becomes `Action::Wake`.
     polling: Option<(Key, *const (), *const RawWakerVTable)>,
     main_counter: u64,
@@ -302,7 +302,7 @@ impl State {
         let mut candidates = Vec::new();
         let mut callback_seen = false;
         for (i, item) in self.ready.iter().take(remaining).enumerate() {
-            let candidate = match *item {
+            let candidate = match item {
                 Ready::Entry(_) | Ready::StopMain(_) => {
                     if callback_seen {
                         continue;
@@ -332,6 +332,7 @@ impl State {
     }
 
     /// Queues a step of the woken task, unless one is queued already or it has finished.
+    #[inline]
     fn push_target(&mut self, target: Target) {
         match target {
             Target::Task(key) => {
@@ -369,7 +370,7 @@ impl Core {
             st: RefCell::new(State {
                 now: Instant::ZERO,
                 iteration: 0,
-                ready: VecDeque::new(),
+                ready: ReadyQueue::new(),
                 entries: Slab::new(),
                 heap: TimerQueue::default(),
                 live_timers: 0,
@@ -744,11 +745,14 @@ impl Core {
 
     fn run_task(&self, key: Key) -> Result<(), LoopError> {
         let mut st = self.st.borrow_mut();
-        let Some(entry) = st.tasks.get(key) else {
+        let Some(entry) = st.tasks.get_mut(key) else {
             return Ok(());
         };
         let (task, id) = (entry.cell.clone(), entry.id);
         let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
+        // Cleared before the poll, so a wake during the poll queues the next step; set again
+        // below if the step limit stops this one.
+        entry.queued = false;
         if entry.cancel_requested {
             st.tasks.remove(key);
             st.record(|| Event::TaskCancel { task: id });
@@ -760,10 +764,13 @@ impl Core {
             self.after_step(&who, outcome.err(), false);
             return Ok(());
         }
-        self.take_step(&mut st, Ready::Task(key), &who)?;
-        let entry = st.tasks.get_mut(key).expect("entry just seen");
-        entry.queued = false;
+        if let Err(e) = self.take_step(&mut st, Ready::Task(key), &who) {
+            st.tasks.get_mut(key).expect("entry just seen").queued = true;
+            return Err(e);
+        }
         let waker = waker_ref(task.waker());
+        // Left set after the poll: a stale value is harmless, since a wake by key is exactly
+        // what that task's waker does.
         st.polling = Some((key, waker.data(), waker.vtable()));
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: Some(id) });
@@ -772,7 +779,6 @@ impl Core {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             task.poll(&mut Context::from_waker(&waker))
         }));
-        self.st.borrow_mut().polling = None;
         match outcome {
             Ok(Poll::Pending) => self.after_step(&who, None, false),
             Ok(Poll::Ready(())) => {
@@ -923,7 +929,7 @@ impl Core {
             }
             st.closed = true;
             st.record(|| Event::Close);
-            let ready = std::mem::take(&mut st.ready);
+            let ready = st.ready.drain();
             let mut callbacks = Vec::new();
             for item in ready {
                 if let Ready::Entry(key) = item {

