@@ -2,8 +2,8 @@
 //!
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how
 //! simloop's cost per event grows with the workload's size; `-- --quick` runs everything at a
-//! tenth of the size, once (a smoke run); `-- --profile NAME` runs one simloop workload five
-//! times for a profiler; `-- --gate` runs the workload of `benches/callgrind-gate`.
+//! tenth of the size, once (a smoke run); `-- --profile NAME` runs one workload five times for a
+//! profiler (simloop's, or tokio's with a `tokio-` prefix); `-- --gate` runs the workload of `benches/callgrind-gate`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -550,7 +550,14 @@ fn profile(workload: &str) {
             "w2" => w2_simloop(&plan, false),
             "w3" => w3_simloop(1_000_000, false),
             "w5" => w5_simloop(1_000_000, false),
-            other => panic!("unknown workload {other}: w1-callbacks, w1-tasks, w2, w3, w5"),
+            "tokio-w1" => w1_tokio(&delays),
+            "tokio-w2" => w2_tokio(&plan),
+            "tokio-w3" => w3_tokio(1_000_000),
+            "tokio-w5" => w5_tokio(1_000_000),
+            other => panic!(
+                "unknown workload {other}: w1-callbacks, w1-tasks, w2, w3, w5, \
+                 tokio-w1, tokio-w2, tokio-w3, tokio-w5"
+            ),
         };
         println!("{workload}: {}", secs(run.wall));
     }

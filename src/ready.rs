@@ -97,10 +97,11 @@ impl<T: Copy> ReadyQueue<T> {
 
     #[cold]
     fn grow(&mut self) {
+        // In place: a full buffer rotated to start at 0, then grown (a large buffer grows by
+        // remapping, without a second copy alive at the peak).
         let capacity = (self.slots.len() * 2).max(16);
-        let mut slots: Vec<Option<T>> = self.iter().map(Some).collect();
-        slots.resize(capacity, None);
-        self.slots = slots;
+        self.slots.rotate_left(self.head);
+        self.slots.resize(capacity, None);
         self.head = 0;
     }
 }

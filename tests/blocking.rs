@@ -62,7 +62,7 @@ fn inline_blocking_starves_the_heartbeat_and_is_reported() {
     assert_eq!(
         warnings(&r.trace),
         // The site is the example's file as this test includes it.
-        ["[4.5s] Executing task #2 'report' (spawned at tests/../examples/blocking.rs:68:8) took 3.000s"]
+        ["[4.5s] Executing task #2 'report' (spawned at tests/../examples/blocking.rs:69:8) took 3.000s"]
     );
     assert_eq!(r.stats.max_lateness, Duration::from_millis(2500));
 }
