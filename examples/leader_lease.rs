@@ -33,18 +33,12 @@
 //! it, and that the fixed version survives a sweep.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A source of time: what the store and the nodes need from their runtime.
-pub trait Clock {
-    /// Time elapsed since some fixed epoch. Never goes backwards.
-    fn now(&self) -> Duration;
-    /// A future that completes `d` from now.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
-}
+#[path = "support/clock.rs"]
+mod clock;
+pub use clock::{Clock, SimClock};
 
 /// What the store holds, as a reply to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -429,21 +423,6 @@ impl std::fmt::Debug for Node {
             .field("name", &self.name)
             .field("lease", &self.lease.get())
             .finish_non_exhaustive()
-    }
-}
-
-/// The simloop adapter: the loop's virtual clock, as a [`Clock`]. Use it inside a running
-/// loop (`now` and `sleep` panic outside one).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimClock;
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        Duration::from_nanos(simloop::now().as_nanos())
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(simloop::sleep(d))
     }
 }
 

@@ -16,18 +16,12 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A source of time: the only way the component observes or spends it.
-pub trait Clock {
-    /// Time elapsed since some fixed epoch. Never decreases.
-    fn now(&self) -> Duration;
-    /// A future that completes once `d` has elapsed.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
-}
+#[path = "support/clock.rs"]
+mod clock;
+pub use clock::{Clock, SimClock};
 
 /// A token bucket: holds at most `capacity` tokens, starts full, and gains one token every
 /// `interval` (on a fixed grid counted from its creation; a token that arrives when the
@@ -140,20 +134,6 @@ fn from_nanos_u128(nanos: u128) -> Duration {
     const NANOS_PER_SEC: u128 = 1_000_000_000;
     let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
     Duration::new(secs, (nanos % NANOS_PER_SEC) as u32)
-}
-
-/// The [`Clock`] of the running simloop loop.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimClock;
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        simloop::now() - simloop::Instant::ZERO
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(simloop::sleep(d))
-    }
 }
 
 /// `[instant] message` lines, stamped with the running loop's clock.

@@ -17,19 +17,15 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{select, Either};
 
-/// A source of time: the only way the component observes or spends it.
-pub trait Clock {
-    /// Time elapsed since some fixed epoch. Never decreases.
-    fn now(&self) -> Duration;
-    /// A future that completes once `d` has elapsed.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
-}
+#[path = "support/clock.rs"]
+mod clock;
+pub use clock::{Clock, SimClock};
 
 /// The retry policy.
 ///
@@ -195,20 +191,6 @@ impl XorShift64 {
         x ^= x << 17;
         self.0 = x;
         x
-    }
-}
-
-/// The [`Clock`] of the running simloop loop.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimClock;
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        simloop::now() - simloop::Instant::ZERO
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(simloop::sleep(d))
     }
 }
 

@@ -21,17 +21,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A source of time: what the cache needs from its runtime.
-pub trait Clock {
-    /// Time elapsed since some fixed epoch. Never goes backwards.
-    fn now(&self) -> Duration;
-    /// A future that completes `d` from now.
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>>;
-}
+#[path = "support/clock.rs"]
+mod clock;
+pub use clock::{Clock, SimClock};
 
 /// The result of [`TtlCache::lookup`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,21 +187,6 @@ impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for TtlCache<K, V> 
             .field("ttl", &self.ttl)
             .field("entries", &self.entries.borrow())
             .finish_non_exhaustive()
-    }
-}
-
-/// The simloop adapter: the loop's virtual clock, as a [`Clock`]. Use it inside a running
-/// loop (`now` and `sleep` panic outside one).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimClock;
-
-impl Clock for SimClock {
-    fn now(&self) -> Duration {
-        Duration::from_nanos(simloop::now().as_nanos())
-    }
-
-    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(simloop::sleep(d))
     }
 }
 
