@@ -26,7 +26,7 @@ use simloop::{interval, mark, sleep, Event, EventLoop, Instant};
 
 #[path = "support/log.rs"]
 mod log;
-use log::{at_ms, at_secs, ms, secs};
+use log::{at_ms, at_secs, ms, secs, timeline};
 
 fn traced() -> EventLoop {
     EventLoop::builder().trace(true).build()
@@ -40,22 +40,6 @@ fn marks(lp: &EventLoop) -> Vec<String> {
         .filter_map(|e| match &e.event {
             Event::Mark(label) => Some(format!("[{}] it{} {label}", e.at, e.iteration)),
             _ => None,
-        })
-        .collect()
-}
-
-/// Marks and task polls of a traced loop, as `[instant] itN what` lines.
-fn timeline(lp: &EventLoop) -> Vec<String> {
-    lp.trace()
-        .events()
-        .iter()
-        .filter_map(|e| {
-            let what = match &e.event {
-                Event::Mark(label) => label.clone(),
-                Event::TaskPoll { task: Some(t) } => format!("poll task {t}"),
-                _ => return None,
-            };
-            Some(format!("[{}] it{} {what}", e.at, e.iteration))
         })
         .collect()
 }

@@ -72,20 +72,7 @@ fn program() -> impl Strategy<Value = Vec<Op>> {
     vec(op(), 0..32)
 }
 
-/// 256 cases per property; `PROPTEST_CASES` overrides.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
 
     /// The loop's event log (what ran, at which instant, in which iteration) equals the
     /// model's.

@@ -260,18 +260,6 @@ fn the_demo_prints_every_request_and_permit_at_its_virtual_instant() {
     );
 }
 
-/// 256 cases; `PROPTEST_CASES` overrides.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Intervals from a nanosecond to two seconds, round ones favoured so that arrivals often
 /// coincide with refills.
 fn intervals() -> impl Strategy<Value = Duration> {
@@ -302,7 +290,6 @@ fn requests() -> impl Strategy<Value = Vec<(u64, Kind)>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
 
     #[test]
     fn permits_match_the_model_respect_the_rate_and_serve_waiters_in_order(

@@ -353,18 +353,6 @@ fn the_demo_prints_every_attempt_at_its_virtual_instant() {
     );
 }
 
-/// 256 cases; `PROPTEST_CASES` overrides.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Policies in whole milliseconds: half of them "round" (multiples of 250 ms, no jitter),
 /// so that the next attempt often falls exactly on the deadline, or an answer exactly at
 /// it; the other half arbitrary.
@@ -388,7 +376,6 @@ fn policies() -> impl Strategy<Value = Policy> {
 }
 
 proptest! {
-    #![proptest_config(config())]
 
     #[test]
     fn attempts_start_exactly_at_the_modelled_backoff_instants(

@@ -11,11 +11,11 @@ use std::thread;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{SinkExt, StreamExt};
-use simloop::{mark, sleep, Event, EventLoop, Instant, LoopError};
+use simloop::{mark, sleep, EventLoop, Instant, LoopError};
 
 #[path = "support/log.rs"]
 mod log;
-use log::{at_secs, secs, Log};
+use log::{at_secs, secs, timeline, Log};
 
 /// Drops log a line, so we can see when a future is dropped.
 struct DropGuard(Log, &'static str);
@@ -65,22 +65,6 @@ impl Gate {
         let waker = self.waker.lock().unwrap().take();
         waker.expect("the waiter stored its waker").wake();
     }
-}
-
-/// Marks and spawned-task polls of a traced loop, as `[instant] itN what` lines.
-fn timeline(lp: &EventLoop) -> Vec<String> {
-    lp.trace()
-        .events()
-        .iter()
-        .filter_map(|e| {
-            let what = match &e.event {
-                Event::Mark(label) => label.clone(),
-                Event::TaskPoll { task: Some(t) } => format!("poll task {t}"),
-                _ => return None,
-            };
-            Some(format!("[{}] it{} {what}", e.at, e.iteration))
-        })
-        .collect()
 }
 
 fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}

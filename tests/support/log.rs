@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::rc::Rc;
 use std::time::Duration;
 
-use simloop::Instant;
+use simloop::{Event, EventLoop, Instant};
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -45,4 +45,20 @@ impl Log {
     pub fn lines(&self) -> Vec<String> {
         self.0.borrow().clone()
     }
+}
+
+/// Marks and spawned-task polls of a traced loop, as `[instant] itN what` lines.
+pub fn timeline(lp: &EventLoop) -> Vec<String> {
+    lp.trace()
+        .events()
+        .iter()
+        .filter_map(|e| {
+            let what = match &e.event {
+                Event::Mark(label) => label.clone(),
+                Event::TaskPoll { task: Some(t) } => format!("poll task {t}"),
+                _ => return None,
+            };
+            Some(format!("[{}] it{} {what}", e.at, e.iteration))
+        })
+        .collect()
 }
