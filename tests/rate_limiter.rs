@@ -150,18 +150,23 @@ fn a_burst_takes_the_stored_tokens_then_one_permit_per_interval() {
     );
 }
 
-#[test]
-fn try_acquire_takes_only_free_tokens_and_never_one_reserved_by_a_waiter() {
-    // Capacity 1, one token a second. The waiter arriving at 0 s reserves the 1 s token, so
-    // the try at 1 s fails; the 2 s token is free.
-    let requests = [
+/// Tries around a waiter: capacity 1, one token a second.
+fn try_example() -> [(u64, Kind); 6] {
+    [
         (0, Kind::Try),
         (0, Kind::Wait),
         (ms(500), Kind::Try),
         (secs(1), Kind::Try),
         (secs(2), Kind::Try),
         (secs(2), Kind::Try),
-    ];
+    ]
+}
+
+#[test]
+fn try_acquire_takes_only_free_tokens_and_never_one_reserved_by_a_waiter() {
+    // Capacity 1, one token a second. The waiter arriving at 0 s reserves the 1 s token, so
+    // the try at 1 s fails; the 2 s token is free.
+    let requests = try_example();
     let grants = simulate(1, Duration::from_secs(1), &requests);
     assert_eq!(grants, [(0, 0), (1, secs(1)), (4, secs(2))]);
 }
@@ -217,14 +222,7 @@ fn available_counts_free_tokens_net_of_waiters_and_refills_up_to_capacity() {
 
 #[test]
 fn the_model_agrees_with_the_example_schedules() {
-    let requests = [
-        (0, Kind::Try),
-        (0, Kind::Wait),
-        (ms(500), Kind::Try),
-        (secs(1), Kind::Try),
-        (secs(2), Kind::Try),
-        (secs(2), Kind::Try),
-    ];
+    let requests = try_example();
     assert_eq!(
         model(1, Duration::from_secs(1), &requests),
         [Some(0), Some(secs(1)), None, None, Some(secs(2)), None]
