@@ -6,9 +6,9 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::{self, Rc};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
 use futures::task::ArcWake;
@@ -43,10 +43,13 @@ pub(crate) enum Target {
     Main(u64),
 }
 
-/// Wakes that arrived from other threads, taken in at the start of the next iteration.
+/// Wakes that arrived from other threads, taken in at the start of the next iteration. The
+/// queue holds its wakers weakly: a waker holds the `Remote`, so a strong reference back
+/// would be a cycle that leaks when no iteration takes the queue in (a wake after `close`).
+/// A waker that is gone by then belongs to a task that is gone too.
 #[derive(Debug, Default)]
 pub(crate) struct Remote {
-    queue: Mutex<Vec<Arc<TaskWaker>>>,
+    queue: Mutex<Vec<Weak<TaskWaker>>>,
     pending: AtomicBool,
 }
 
@@ -59,9 +62,10 @@ impl Remote {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.store(false, Ordering::Relaxed);
         q.drain(..)
-            .map(|w| {
+            .filter_map(|w| {
+                let w = w.upgrade()?;
                 w.remote_queued.store(false, Ordering::Release);
-                w.target
+                Some(w.target)
             })
             .collect()
     }
@@ -95,7 +99,7 @@ impl ArcWake for TaskWaker {
         if !arc_self.remote_queued.swap(true, Ordering::AcqRel) {
             let remote = &arc_self.remote;
             let mut q = remote.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.push(arc_self.clone());
+            q.push(Arc::downgrade(arc_self));
             remote.pending.store(true, Ordering::Release);
         }
     }
@@ -264,7 +268,7 @@ impl<F: Future> JoinCell<F::Output> for TaskCell<F> {
 /// ```
 pub struct JoinHandle<T> {
     pub(crate) cell: Rc<dyn JoinCell<T>>,
-    pub(crate) core: Weak<Core>,
+    pub(crate) core: rc::Weak<Core>,
     pub(crate) key: Option<Key>,
     pub(crate) id: TaskId,
 }
