@@ -131,12 +131,23 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Records `event` if tracing is on. Off, this is one test of a field: the recording
+    /// itself is out of line, so it does not weigh on the code around each call.
+    #[inline(always)]
     pub(crate) fn record(&mut self, event: impl FnOnce() -> Event) {
+        if self.trace.is_some() {
+            self.push_event(event());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_event(&mut self, event: Event) {
         if let Some(trace) = &mut self.trace {
             trace.push(TraceEvent {
                 at: self.now,
                 iteration: self.iteration,
-                event: event(),
+                event,
             });
         }
     }
@@ -705,6 +716,7 @@ impl Core {
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
+    #[inline]
     fn take_step(&self, st: &mut State, item: Ready, who: &Who) -> Result<(), LoopError> {
         if let Some(limit) = self.cfg.step_limit {
             if st.stats.callbacks_run >= limit {
