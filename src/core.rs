@@ -863,10 +863,20 @@ impl Core {
 
     /// After a callback or task step: slow-callback warning, then the panic policy.
     /// `joined` says a task's panic has a `JoinHandle` waiting to receive it.
+    #[inline]
     fn after_step(&self, who: &Who, panic: Option<Box<dyn std::any::Any + Send>>, joined: bool) {
-        if panic.is_none() && self.cfg.slow_callback.is_none() {
-            return;
+        if panic.is_some() || self.cfg.slow_callback.is_some() {
+            self.after_step_slow(who, panic, joined);
         }
+    }
+
+    #[cold]
+    fn after_step_slow(
+        &self,
+        who: &Who,
+        panic: Option<Box<dyn std::any::Any + Send>>,
+        joined: bool,
+    ) {
         let mut st = self.st.borrow_mut();
         let blocked = std::mem::take(&mut st.blocked);
         if let Some(threshold) = self.cfg.slow_callback {

@@ -55,10 +55,16 @@ pub(crate) struct Remote {
 
 impl Remote {
     /// The wakes received since the last call, in arrival order.
+    #[inline]
     pub(crate) fn take(&self) -> Vec<Target> {
         if !self.pending.load(Ordering::Acquire) {
             return Vec::new();
         }
+        self.take_slow()
+    }
+
+    #[cold]
+    fn take_slow(&self) -> Vec<Target> {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.pending.store(false, Ordering::Relaxed);
         q.drain(..)

@@ -123,7 +123,20 @@ impl TimerQueue {
     }
 
     /// The minimum timer, live or not. Refills `due` first if it is empty.
+    #[inline]
     pub(crate) fn peek(&mut self) -> Option<TimerRef> {
+        if self.len == 0 {
+            return None;
+        }
+        if let Some(t) = self.due.front() {
+            if self.early.is_empty() {
+                return Some(*t);
+            }
+        }
+        self.peek_slow()
+    }
+
+    fn peek_slow(&mut self) -> Option<TimerRef> {
         if let Some(Reverse(t)) = self.early.peek() {
             return Some(*t);
         }
