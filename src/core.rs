@@ -37,9 +37,9 @@ pub(crate) enum Ready {
     /// One poll of a spawned task.
     Task(Key),
     /// One poll of the main future of the `run_until_complete` with this generation.
-    Main(u64),
+    Main(u32),
     /// The stop that the main future's completion queues (CPython's done callback).
-    StopMain(u64),
+    StopMain(u32),
 }
 
 /// A pending callback or timer. A `sleep`'s timer is an entry too, whose callback wakes the
@@ -47,9 +47,35 @@ pub(crate) enum Ready {
 pub(crate) struct Entry {
     pub(crate) action: Action,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) id: u64,
-    /// True while the timer waits in the queue, i.e. is live.
-    pub(crate) in_heap: bool,
+    /// The id, and in the top bit whether the timer waits in the queue (is live): packed, so
+    /// an entry's slab slot is 56 bytes, not 64.
+    id_live: u64,
+}
+
+const LIVE: u64 = 1 << 63;
+
+impl Entry {
+    fn new(id: u64, action: Action, location: &'static Location<'static>, live: bool) -> Entry {
+        debug_assert!(id < LIVE);
+        Entry {
+            action,
+            location,
+            id_live: if live { id | LIVE } else { id },
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id_live & !LIVE
+    }
+
+    /// True while the timer waits in the queue.
+    fn in_heap(&self) -> bool {
+        self.id_live & LIVE != 0
+    }
+
+    fn leave_heap(&mut self) {
+        self.id_live &= !LIVE;
+    }
 }
 
 /// What an entry does when it runs.
@@ -111,13 +137,13 @@ pub(crate) struct State {
     pub(crate) stopping: bool,
     pub(crate) closed: bool,
     /// Generation of the main future being run, 0 when none.
-    main_gen: u64,
+    main_gen: u32,
     /// Set while a step of the main future sits in the ready queue.
     main_queued: bool,
     /// The task polled last, and its waker's data and vtable: a wake timer registered with
     /// that waker becomes `Action::Wake`.
     polling: Option<(Key, *const (), *const RawWakerVTable)>,
-    main_counter: u64,
+    main_counter: u32,
     pub(crate) rng: Rng,
     pub(crate) stats: Stats,
     pub(crate) trace: Option<Vec<TraceEvent>>,
@@ -160,7 +186,7 @@ impl State {
     /// The earliest live deadline; dead heap entries met on the way are dropped.
     fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
-            if self.entries.get(top.key).is_some_and(|e| e.in_heap) {
+            if self.entries.get(top.key).is_some_and(Entry::in_heap) {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -196,12 +222,7 @@ impl State {
         } else {
             deadline
         };
-        let key = self.entries.insert(Entry {
-            id,
-            action,
-            location,
-            in_heap: live,
-        });
+        let key = self.entries.insert(Entry::new(id, action, location, live));
         if live {
             self.next_seq += 1;
             self.heap.push(TimerRef {
@@ -220,7 +241,7 @@ impl State {
     /// Removes a pending entry; the caller drops it once the borrow is released.
     pub(crate) fn remove_entry(&mut self, key: Key) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
-        if entry.in_heap {
+        if entry.in_heap() {
             self.live_timers -= 1;
             self.stats.timers_cancelled += 1;
             // Cancelled timers stay in the heap until they surface; rebuild it when they
@@ -228,10 +249,10 @@ impl State {
             if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
                 let entries = &self.entries;
                 self.heap
-                    .retain(|t| entries.get(t.key).is_some_and(|e| e.in_heap));
+                    .retain(|t| entries.get(t.key).is_some_and(Entry::in_heap));
             }
         }
-        let id = entry.id;
+        let id = entry.id();
         self.record(|| Event::Cancel { id });
         Some(entry)
     }
@@ -260,7 +281,7 @@ impl State {
                 break;
             }
             self.heap.pop();
-            if self.entries.get(top.key).is_some_and(|e| e.in_heap) {
+            if self.entries.get(top.key).is_some_and(Entry::in_heap) {
                 due.push(top);
             }
         }
@@ -288,11 +309,11 @@ impl State {
             let Some(entry) = self.entries.get_mut(top.key) else {
                 return;
             };
-            if !entry.in_heap {
+            if !entry.in_heap() {
                 return;
             }
-            entry.in_heap = false;
-            let id = entry.id;
+            entry.leave_heap();
+            let id = entry.id();
             self.live_timers -= 1;
             self.ready.push_back(Ready::Entry(top.key));
             self.stats.timers_fired += 1;
@@ -435,12 +456,9 @@ impl Core {
             return Some(st.add_timer(when, Action::Call(f), location));
         }
         let id = st.next_entry_id();
-        let key = st.entries.insert(Entry {
-            id,
-            action: Action::Call(f),
-            location,
-            in_heap: false,
-        });
+        let key = st
+            .entries
+            .insert(Entry::new(id, Action::Call(f), location, false));
         st.ready.push_back(Ready::Entry(key));
         Some((key, id, st.now))
     }
@@ -599,7 +617,9 @@ impl Core {
         };
         let main_waker = main.is_some().then(|| {
             let mut st = self.st.borrow_mut();
-            st.main_counter += 1;
+            st.main_counter = st.main_counter.checked_add(1).expect(
+                "more than 4 billion run_until_complete calls on one loop; build a new loop",
+            );
             st.main_gen = st.main_counter;
             let gen = st.main_gen;
             st.ready.push_back(Ready::Main(gen));
@@ -738,9 +758,11 @@ impl Core {
         let Some(entry) = st.entries.get(key) else {
             return Ok(());
         };
-        let who = Who::Callback(entry.id, entry.location);
+        let who = Who::Callback(entry.id(), entry.location);
         self.take_step(&mut st, Ready::Entry(key), &who)?;
-        let Entry { action, id, .. } = st.entries.remove(key).expect("entry just seen");
+        let entry = st.entries.remove(key).expect("entry just seen");
+        let id = entry.id();
+        let action = entry.action;
         st.record(|| Event::CallbackRun { id });
         let callback = match action {
             Action::Call(callback) => callback,
@@ -815,7 +837,7 @@ impl Core {
 
     fn run_main(
         &self,
-        gen: u64,
+        gen: u32,
         main: &mut Option<MainPoll<'_>>,
         main_waker: Option<&Waker>,
     ) -> Result<(), LoopError> {
@@ -973,7 +995,7 @@ impl Core {
                 .collect();
             // Timers at Instant::MAX are not in the heap: last, in registration order.
             let mut never = st.entries.drain();
-            never.sort_by_key(|e| e.id);
+            never.sort_by_key(Entry::id);
             pending.extend(never);
             st.live_timers = 0;
             let mut tasks = st.tasks.drain();

@@ -40,7 +40,7 @@ impl fmt::Display for TaskId {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     Task(Key),
-    Main(u64),
+    Main(u32),
 }
 
 /// Wakes that arrived from other threads, taken in at the start of the next iteration. The
