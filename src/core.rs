@@ -713,7 +713,15 @@ impl Core {
             st.ready.len()
         };
         for remaining in (1..=batch).rev() {
-            let Some(item) = self.st.borrow_mut().next_item(remaining) else {
+            // A failure of the previous step ends the run before the next one is taken.
+            let item = {
+                let mut st = self.st.borrow_mut();
+                if let Some(err) = st.failure.take() {
+                    return Err(err);
+                }
+                st.next_item(remaining)
+            };
+            let Some(item) = item else {
                 break;
             };
             match item {
@@ -728,11 +736,11 @@ impl Core {
                     }
                 }
             }
-            if let Some(err) = self.st.borrow_mut().failure.take() {
-                return Err(err);
-            }
         }
-        Ok(())
+        match self.st.borrow_mut().failure.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
