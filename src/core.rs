@@ -573,10 +573,7 @@ impl Core {
             return false;
         };
         task.cancel_requested = true;
-        if !task.queued {
-            task.queued = true;
-            st.ready.push_back(Ready::Task(key));
-        }
+        st.push_target(Target::Task(key));
         true
     }
 
