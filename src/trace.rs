@@ -397,7 +397,7 @@ impl Cell {
 impl fmt::Display for Lanes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = self.trace.names();
-        // Lanes in order of appearance: main first if present, then tasks by id.
+        // The lanes: main first if it ran, then the tasks by id (sorted below).
         let mut lanes: Vec<Owner> = Vec::new();
         // Rows: (instant, iteration) -> per-lane cells and the callbacks that ran.
         let mut rows: Vec<Row> = Vec::new();
