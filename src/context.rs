@@ -10,8 +10,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cell::Remote;
 use crate::core::Core;
-use crate::task::{Remote, Target};
+use crate::task::Target;
 use crate::{CallbackHandle, Handle, Instant, JoinHandle, TimerHandle};
 
 thread_local! {
@@ -61,11 +62,11 @@ impl Drop for RunGuard {
 }
 
 /// Queues `target` directly if its loop is current on this thread.
-pub(crate) fn wake_local(remote: &Arc<Remote>, target: Target) -> bool {
+pub(crate) fn wake_local(remote: *const Remote, target: Target) -> bool {
     CURRENT
         .try_with(|c| match c.try_borrow() {
             Ok(current) => match &*current {
-                Some(core) if Arc::ptr_eq(&core.remote, remote) => core.wake(target),
+                Some(core) if std::ptr::eq(Arc::as_ptr(&core.remote), remote) => core.wake(target),
                 _ => false,
             },
             Err(_) => false,

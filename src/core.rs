@@ -12,11 +12,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use futures::task::waker_ref;
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use crate::callback::Callback;
+use crate::cell::{Remote, TaskRef};
 use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
 use crate::event_loop::{Config, PanicPolicy};
 use crate::ready::ReadyQueue;
@@ -24,7 +24,7 @@ use crate::rng::Rng;
 use crate::schedule::{Candidate, Chooser};
 use crate::slab::{Key, Slab};
 use crate::stats::Stats;
-use crate::task::{JoinHandle, RawTask, Remote, Target, TaskCell, TaskEntry, TaskId, TaskWaker};
+use crate::task::{JoinHandle, Target, TaskEntry, TaskId};
 use crate::timers::{TimerQueue, TimerRef};
 use crate::trace::{Event, Trace, TraceEvent};
 use crate::Instant;
@@ -520,28 +520,26 @@ impl Core {
         if st.closed {
             // The future is dropped unpolled; the handle yields `Cancelled`.
             drop(st);
-            let cell = Rc::new(TaskCell::<F>::new(None, None));
+            let (task, join) = TaskRef::new::<F>(Target::Main(0), &self.remote, None);
             drop(future);
-            cell.fail(JoinError::Cancelled);
+            task.fail(JoinError::Cancelled);
             return JoinHandle {
-                cell,
+                cell: join,
                 core: Rc::downgrade(self),
                 key: None,
                 id,
             };
         }
-        let remote = self.remote.clone();
         let name = name.map(|n| Rc::new(n.to_string()));
         let traced_name = st
             .trace
             .is_some()
             .then(|| name.as_deref().cloned())
             .flatten();
-        let mut cell = None;
+        let mut join = None;
         let key = st.tasks.insert_with(|key| {
-            let waker = Arc::new(TaskWaker::new(Target::Task(key), remote));
-            let task = Rc::new(TaskCell::new(Some(waker), Some(future)));
-            cell = Some(task.clone());
+            let (task, join_ref) = TaskRef::new(Target::Task(key), &self.remote, Some(future));
+            join = Some(join_ref);
             TaskEntry {
                 cell: task,
                 id,
@@ -551,7 +549,7 @@ impl Core {
                 queued: true,
             }
         });
-        let cell = cell.expect("inserted");
+        let cell = join.expect("inserted");
         st.ready.push_back(Ready::Task(key));
         st.stats.tasks_spawned += 1;
         st.record(|| Event::TaskSpawn {
@@ -612,7 +610,8 @@ impl Core {
         let Some(_guard) = crate::context::RunGuard::enter(self) else {
             return Err(LoopError::NestedRun { at });
         };
-        let main_waker = main.is_some().then(|| {
+        // The main future's waker has an allocation of its own, with no future in it.
+        let main_task = main.is_some().then(|| {
             let mut st = self.st.borrow_mut();
             st.main_counter = st.main_counter.checked_add(1).expect(
                 "more than 4 billion run_until_complete calls on one loop; build a new loop",
@@ -621,16 +620,14 @@ impl Core {
             let gen = st.main_gen;
             st.ready.push_back(Ready::Main(gen));
             st.main_queued = true;
-            futures::task::waker(Arc::new(TaskWaker::new(
-                Target::Main(gen),
-                self.remote.clone(),
-            )))
+            TaskRef::new::<std::future::Pending<()>>(Target::Main(gen), &self.remote, None).0
         });
+        let main_waker = main_task.as_ref().map(TaskRef::waker);
         let result = loop {
             if let Err(e) = self.idle_check(mode) {
                 break e;
             }
-            if let Err(e) = self.iteration(&mut main, main_waker.as_ref()) {
+            if let Err(e) = self.iteration(&mut main, main_waker.as_deref()) {
                 break Err(e);
             }
             if mode == Mode::Once || self.st.borrow().stopping {
@@ -807,7 +804,7 @@ impl Core {
             st.tasks.get_mut(key).expect("entry just seen").queued = true;
             return Err(e);
         }
-        let waker = waker_ref(task.waker());
+        let waker = task.waker();
         // Left set after the poll: a stale value is harmless, since a wake by key is exactly
         // what that task's waker does.
         st.polling = Some((key, waker.data(), waker.vtable()));

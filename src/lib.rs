@@ -249,6 +249,7 @@
 
 mod blocking;
 mod callback;
+mod cell;
 mod context;
 mod core;
 mod error;

@@ -7,6 +7,20 @@ pub(crate) struct Key {
     generation: u32,
 }
 
+impl Key {
+    /// The slot index (the main future's generation, when a waker's target is the main one).
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+
+    pub(crate) fn from_index(index: u32) -> Key {
+        Key {
+            index,
+            generation: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,

@@ -1,18 +1,15 @@
-//! Tasks: their storage slot, their `Send + Sync` waker, and the [`JoinHandle`] that awaits
-//! them.
+//! Tasks: their ids, their storage slot, and the [`JoinHandle`] that awaits them. A task's
+//! allocation and its waker are in `cell.rs`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{self, Rc};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
-use futures::task::ArcWake;
-
+use crate::cell::{JoinRef, TaskRef};
 use crate::core::Core;
 use crate::error::{JoinError, TaskInfo};
 use crate::slab::Key;
@@ -43,86 +40,18 @@ pub(crate) enum Target {
     Main(u32),
 }
 
-/// Wakes that arrived from other threads, taken in at the start of the next iteration. The
-/// queue holds its wakers weakly: a waker holds the `Remote`, so a strong reference back
-/// would be a cycle that leaks when no iteration takes the queue in (a wake after `close`).
-/// A waker that is gone by then belongs to a task that is gone too.
-#[derive(Debug, Default)]
-pub(crate) struct Remote {
-    queue: Mutex<Vec<Weak<TaskWaker>>>,
-    pending: AtomicBool,
-}
-
-impl Remote {
-    /// The wakes received since the last call, in arrival order.
-    #[inline]
-    pub(crate) fn take(&self) -> Vec<Target> {
-        if !self.pending.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        self.take_slow()
-    }
-
-    #[cold]
-    fn take_slow(&self) -> Vec<Target> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        self.pending.store(false, Ordering::Relaxed);
-        q.drain(..)
-            .filter_map(|w| {
-                let w = w.upgrade()?;
-                w.remote_queued.store(false, Ordering::Release);
-                Some(w.target)
-            })
-            .collect()
-    }
-}
-
-/// The waker of one task (or of the main future).
-#[derive(Debug)]
-pub(crate) struct TaskWaker {
-    pub(crate) target: Target,
-    pub(crate) remote: Arc<Remote>,
-    /// Set while a wake from another thread waits in `remote`, so a thread that wakes in a
-    /// loop queues it once.
-    remote_queued: AtomicBool,
-}
-
-impl TaskWaker {
-    pub(crate) fn new(target: Target, remote: Arc<Remote>) -> Self {
-        TaskWaker {
-            target,
-            remote,
-            remote_queued: AtomicBool::new(false),
-        }
-    }
-}
-
-impl ArcWake for TaskWaker {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        if crate::context::wake_local(&arc_self.remote, arc_self.target) {
-            return;
-        }
-        if !arc_self.remote_queued.swap(true, Ordering::AcqRel) {
-            let remote = &arc_self.remote;
-            let mut q = remote.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.push(Arc::downgrade(arc_self));
-            remote.pending.store(true, Ordering::Release);
-        }
-    }
-}
-
 /// The state a task shares with its [`JoinHandle`]: the outcome, and who waits for it.
 pub(crate) struct JoinState<T> {
     /// `Some` from completion until the handle takes it. Errors are boxed to keep small
     /// outputs small.
     result: Cell<Option<Result<T, Box<JoinError>>>>,
     done: Cell<bool>,
-    detached: Cell<bool>,
+    pub(crate) detached: Cell<bool>,
     waker: Cell<Option<Waker>>,
 }
 
 impl<T> JoinState<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         JoinState {
             result: Cell::new(None),
             done: Cell::new(false),
@@ -131,7 +60,7 @@ impl<T> JoinState<T> {
         }
     }
 
-    fn complete(&self, result: Result<T, Box<JoinError>>) {
+    pub(crate) fn complete(&self, result: Result<T, Box<JoinError>>) {
         if self.done.replace(true) {
             return;
         }
@@ -144,7 +73,7 @@ impl<T> JoinState<T> {
 
 /// A spawned task as the loop stores it: the shared cell, and what only the loop needs.
 pub(crate) struct TaskEntry {
-    pub(crate) cell: Rc<dyn RawTask>,
+    pub(crate) cell: TaskRef,
     pub(crate) id: TaskId,
     pub(crate) spawned_at: &'static Location<'static>,
     /// A thin pointer keeps the entry within a cache line.
@@ -161,95 +90,6 @@ impl TaskEntry {
             name: self.name.as_deref().cloned(),
             spawned_at: self.spawned_at,
         }
-    }
-}
-
-/// One allocation per task, shared by the loop and the task's `JoinHandle`: the join state,
-/// and the future, which stays in place (pinned) from spawn until it is dropped.
-pub(crate) struct TaskCell<F: Future> {
-    /// The task's waker (`None` for a task spawned on a closed loop, which never runs). It
-    /// lives here, beside the future, because a poll touches this allocation anyway.
-    waker: Option<Arc<TaskWaker>>,
-    join: JoinState<F::Output>,
-    future: RefCell<Option<F>>,
-}
-
-impl<F: Future> TaskCell<F> {
-    pub(crate) fn new(waker: Option<Arc<TaskWaker>>, future: Option<F>) -> Self {
-        TaskCell {
-            waker,
-            join: JoinState::new(),
-            future: RefCell::new(future),
-        }
-    }
-}
-
-/// A task as the loop drives it, type-erased.
-pub(crate) trait RawTask {
-    /// The task's waker.
-    fn waker(&self) -> &Arc<TaskWaker>;
-    /// Polls the future once. On completion the output goes to the join state and the future
-    /// is dropped.
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()>;
-    /// Drops the future in place (cancel, close, or after it panicked). Its destructors run.
-    fn drop_future(&self);
-    /// Finishes the task with `err` and wakes whoever awaits it.
-    fn fail(&self, err: JoinError);
-    /// True once the `JoinHandle` was dropped.
-    fn is_detached(&self) -> bool;
-}
-
-impl<F: Future> RawTask for TaskCell<F> {
-    fn waker(&self) -> &Arc<TaskWaker> {
-        self.waker
-            .as_ref()
-            .expect("only tasks of an open loop are stored")
-    }
-
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut slot = self.future.borrow_mut();
-        let Some(future) = slot.as_mut() else {
-            return Poll::Ready(());
-        };
-        // SAFETY: the future lives inside this cell, which lives inside an `Rc` allocation
-        // and is never moved out of it: it is only ever dropped in place (`drop_future` and
-        // the completion below assign `None`). So it stays at this address until dropped,
-        // which is the pinning guarantee.
-        #[allow(unsafe_code)]
-        let future = unsafe { Pin::new_unchecked(future) };
-        match future.poll(cx) {
-            Poll::Ready(output) => {
-                *slot = None;
-                drop(slot);
-                self.join.complete(Ok(output));
-                Poll::Ready(())
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn drop_future(&self) {
-        // Assigning drops the old future where it lies, as `Pin::set` does.
-        *self.future.borrow_mut() = None;
-    }
-
-    fn fail(&self, err: JoinError) {
-        self.join.complete(Err(Box::new(err)));
-    }
-
-    fn is_detached(&self) -> bool {
-        self.join.detached.get()
-    }
-}
-
-/// A task's join side, as its [`JoinHandle`] sees it.
-pub(crate) trait JoinCell<T> {
-    fn join(&self) -> &JoinState<T>;
-}
-
-impl<F: Future> JoinCell<F::Output> for TaskCell<F> {
-    fn join(&self) -> &JoinState<F::Output> {
-        &self.join
     }
 }
 
@@ -273,7 +113,7 @@ impl<F: Future> JoinCell<F::Output> for TaskCell<F> {
 /// assert_eq!(lp.run_until_complete(&mut job).unwrap(), Ok(7));
 /// ```
 pub struct JoinHandle<T> {
-    pub(crate) cell: Rc<dyn JoinCell<T>>,
+    pub(crate) cell: JoinRef<T>,
     pub(crate) core: rc::Weak<Core>,
     pub(crate) key: Option<Key>,
     pub(crate) id: TaskId,

@@ -1,0 +1,463 @@
+//! A task's one allocation: a header that its wakers share across threads, the join state its
+//! [`JoinHandle`](crate::JoinHandle) reads, and the future, pinned in place from spawn until
+//! dropped. The waker points at the header, so spawning allocates once and polling clones
+//! nothing.
+//!
+//! Two counts keep the allocation alive. `refs` counts the owners on the loop's thread (the
+//! task's entry, its `JoinHandle`, a step in progress): when the last goes, the join state and
+//! the future are dropped there, as `!Send` values must be. `wakers` counts the wakers, which
+//! may live on any thread, plus one for all the loop-side owners together: whoever takes it to
+//! zero frees the memory, which by then holds only `Send` data.
+
+#![allow(unsafe_code)] // the one module that type-erases tasks and wakers; see each SAFETY note
+
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::ptr::{addr_of_mut, NonNull};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::error::JoinError;
+use crate::slab::Key;
+use crate::task::{JoinState, Target};
+
+/// The part of the allocation that wakers use. Other threads touch only `wakers`,
+/// `remote_queued` and `remote` (and `vtable`, to free it); the rest is the loop thread's.
+#[repr(C)]
+struct Header {
+    wakers: AtomicU32,
+    /// Set while a wake from another thread waits in the remote queue, so it is queued once.
+    remote_queued: AtomicBool,
+    refs: Cell<u8>,
+    /// Set while the future is being polled or dropped.
+    busy: Cell<bool>,
+    /// The target is `Main(key's index)` rather than `Task(key)`; stored apart from the key
+    /// so the header stays four words.
+    main: bool,
+    key: Key,
+    /// Weak, because the remote queue holds wakers: a strong reference back would be a cycle.
+    remote: Weak<Remote>,
+    vtable: &'static VTable,
+}
+
+struct VTable {
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    drop_future: unsafe fn(NonNull<Header>),
+    fail: unsafe fn(NonNull<Header>, JoinError),
+    is_detached: unsafe fn(NonNull<Header>) -> bool,
+    join: unsafe fn(NonNull<Header>) -> *const (),
+    /// Drops the join state and the future (the loop-side owners are gone).
+    drop_local: unsafe fn(NonNull<Header>),
+    /// Frees the allocation (nothing points at it any more).
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// The allocation. `repr(C)` puts the header first, so a pointer to it is a pointer to the
+/// header.
+#[repr(C)]
+struct Alloc<F: Future> {
+    header: Header,
+    join: ManuallyDrop<JoinState<F::Output>>,
+    future: ManuallyDrop<UnsafeCell<Option<F>>>,
+}
+
+struct VTableOf<F>(PhantomData<F>);
+
+impl<F: Future> VTableOf<F> {
+    const VTABLE: VTable = VTable {
+        poll: poll::<F>,
+        drop_future: drop_future::<F>,
+        fail: fail::<F>,
+        is_detached: is_detached::<F>,
+        join: join::<F>,
+        drop_local: drop_local::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+// The functions below share one contract: `p` points to the header of a live `Alloc<F>` (for
+// the `F` whose vtable holds them), and, except for `dealloc`, the caller is on the loop's
+// thread and holds a loop-side reference.
+
+/// # Safety
+/// See above.
+unsafe fn alloc<'a, F: Future>(p: NonNull<Header>) -> &'a Alloc<F> {
+    // SAFETY: the header is the first field of a live `Alloc<F>` (repr(C)).
+    unsafe { p.cast::<Alloc<F>>().as_ref() }
+}
+
+/// Marks the future in use for as long as it lives; the future is never reached twice at once.
+struct Busy<'a>(&'a Cell<bool>);
+
+impl<'a> Busy<'a> {
+    fn enter(flag: &'a Cell<bool>) -> Busy<'a> {
+        assert!(
+            !flag.replace(true),
+            "simloop bug: a task's future was reached while it was being polled or dropped"
+        );
+        Busy(flag)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// # Safety
+/// See above.
+unsafe fn poll<F: Future>(p: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    // SAFETY: per the contract.
+    let a = unsafe { alloc::<F>(p) };
+    let busy = Busy::enter(&a.header.busy);
+    // SAFETY: `busy` makes this the only reference to the slot while it lives.
+    let slot = unsafe { &mut *a.future.get() };
+    let Some(future) = slot.as_mut() else {
+        return Poll::Ready(());
+    };
+    // SAFETY: the future lives inside the allocation and is never moved out of it: it is only
+    // dropped in place (the completion below, `drop_future`, `drop_local`). So it stays at
+    // this address until dropped, which is the pinning guarantee.
+    let future = unsafe { Pin::new_unchecked(future) };
+    match future.poll(cx) {
+        Poll::Ready(output) => {
+            *slot = None;
+            drop(busy);
+            a.join.complete(Ok(output));
+            Poll::Ready(())
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// # Safety
+/// See above.
+unsafe fn drop_future<F: Future>(p: NonNull<Header>) {
+    // SAFETY: per the contract.
+    let a = unsafe { alloc::<F>(p) };
+    let _busy = Busy::enter(&a.header.busy);
+    // SAFETY: `_busy` makes this the only reference to the slot. Assigning drops the old
+    // future where it lies, as `Pin::set` does.
+    unsafe { *a.future.get() = None };
+}
+
+/// # Safety
+/// See above.
+unsafe fn fail<F: Future>(p: NonNull<Header>, err: JoinError) {
+    // SAFETY: per the contract.
+    unsafe { alloc::<F>(p) }.join.complete(Err(Box::new(err)));
+}
+
+/// # Safety
+/// See above.
+unsafe fn is_detached<F: Future>(p: NonNull<Header>) -> bool {
+    // SAFETY: per the contract.
+    unsafe { alloc::<F>(p) }.join.detached.get()
+}
+
+/// # Safety
+/// See above.
+unsafe fn join<F: Future>(p: NonNull<Header>) -> *const () {
+    // SAFETY: per the contract.
+    let join: &JoinState<F::Output> = unsafe { &alloc::<F>(p).join };
+    (join as *const JoinState<F::Output>).cast()
+}
+
+/// # Safety
+/// See above; besides, no loop-side reference is left, and this is called once.
+unsafe fn drop_local<F: Future>(p: NonNull<Header>) {
+    let a = p.cast::<Alloc<F>>().as_ptr();
+    // SAFETY: nothing else reaches the join state or the future any more (no loop-side
+    // reference is left, and wakers use only the header), and they are dropped only here.
+    unsafe {
+        ManuallyDrop::drop(&mut *addr_of_mut!((*a).future));
+        ManuallyDrop::drop(&mut *addr_of_mut!((*a).join));
+    }
+}
+
+/// # Safety
+/// `p` points to the header of an `Alloc<F>` that nothing references any more, whose join
+/// state and future were dropped. Any thread may call this.
+unsafe fn dealloc<F: Future>(p: NonNull<Header>) {
+    // SAFETY: the allocation came from `Box::new` in `TaskRef::new` with this type; the
+    // `ManuallyDrop` fields were dropped already and are skipped, the header's fields are
+    // `Send` and dropped here.
+    drop(unsafe { Box::from_raw(p.cast::<Alloc<F>>().as_ptr()) });
+}
+
+impl Header {
+    fn target(&self) -> Target {
+        if self.main {
+            Target::Main(self.key.index())
+        } else {
+            Target::Task(self.key)
+        }
+    }
+
+    /// Drops one waker count; frees the allocation if it was the last reference of any kind.
+    ///
+    /// # Safety
+    /// The caller owns one count of `wakers` (a waker, or the loop side's share) and gives it
+    /// up.
+    unsafe fn release(p: NonNull<Header>) {
+        // SAFETY: the count we own keeps the header alive until the decrement.
+        let h = unsafe { p.as_ref() };
+        if h.wakers.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Everything other threads did with the allocation happens before it is freed.
+        fence(Ordering::Acquire);
+        let dealloc = h.vtable.dealloc;
+        // SAFETY: that was the last reference; the loop-side share goes only after the join
+        // state and the future were dropped (`TaskRef::drop`).
+        unsafe { dealloc(p) };
+    }
+
+    fn wake_by_ref(&self) {
+        let target = self.target();
+        if crate::context::wake_local(self.remote.as_ptr(), target) {
+            return;
+        }
+        if self.remote_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match self.remote.upgrade() {
+            Some(remote) => {
+                // SAFETY: `self` is the header of a live allocation, referenced by the waker
+                // this is called through; the clone owns a count of its own.
+                let waker = unsafe { Waker::from_raw(clone_waker((self as *const Header).cast())) };
+                let mut q = remote.queue.lock().unwrap_or_else(|e| e.into_inner());
+                q.push(waker);
+                remote.pending.store(true, Ordering::Release);
+            }
+            // The loop is gone: the wake has nothing left to do.
+            None => self.remote_queued.store(false, Ordering::Release),
+        }
+    }
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_waker, wake_waker, wake_waker_by_ref, drop_waker);
+
+// The waker functions share one contract: `p` points to the header of a live allocation, and
+// the waker they are called through owns (or, for a borrowed waker, borrows from a
+// `TaskRef`) a count that keeps it alive. They may run on any thread.
+
+unsafe fn clone_waker(p: *const ()) -> RawWaker {
+    // SAFETY: per the contract.
+    let h = unsafe { &*p.cast::<Header>() };
+    // Relaxed, as `Arc::clone`: the new waker is made from one that keeps the header alive.
+    let old = h.wakers.fetch_add(1, Ordering::Relaxed);
+    if old > i32::MAX as u32 {
+        // As `Arc` does: a count this high means wakers are being leaked in a loop.
+        std::process::abort();
+    }
+    RawWaker::new(p, &WAKER_VTABLE)
+}
+
+unsafe fn wake_waker(p: *const ()) {
+    // SAFETY: per the contract; the waker is consumed, so its count is ours to give up.
+    unsafe {
+        wake_waker_by_ref(p);
+        drop_waker(p);
+    }
+}
+
+unsafe fn wake_waker_by_ref(p: *const ()) {
+    // SAFETY: per the contract.
+    unsafe { &*p.cast::<Header>() }.wake_by_ref();
+}
+
+unsafe fn drop_waker(p: *const ()) {
+    // SAFETY: per the contract; the waker being dropped owned a count.
+    unsafe { Header::release(NonNull::new_unchecked(p.cast_mut().cast())) };
+}
+
+/// An owner of a task's allocation on the loop's thread (`!Send`): the task's entry, its
+/// `JoinHandle` (through [`JoinRef`]), a step in progress.
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
+
+impl TaskRef {
+    /// Allocates a task that wakes `target`, with its join state empty. Returns the loop's
+    /// reference and the join side's.
+    pub(crate) fn new<F: Future + 'static>(
+        target: Target,
+        remote: &Arc<Remote>,
+        future: Option<F>,
+    ) -> (TaskRef, JoinRef<F::Output>) {
+        let (main, key) = match target {
+            Target::Task(key) => (false, key),
+            Target::Main(gen) => (true, Key::from_index(gen)),
+        };
+        let alloc = Box::new(Alloc {
+            header: Header {
+                wakers: AtomicU32::new(1),
+                remote_queued: AtomicBool::new(false),
+                refs: Cell::new(2),
+                busy: Cell::new(false),
+                main,
+                key,
+                remote: Arc::downgrade(remote),
+                vtable: &VTableOf::<F>::VTABLE,
+            },
+            join: ManuallyDrop::new(JoinState::new()),
+            future: ManuallyDrop::new(UnsafeCell::new(future)),
+        });
+        let ptr = NonNull::from(Box::leak(alloc)).cast::<Header>();
+        (
+            TaskRef { ptr },
+            JoinRef {
+                task: TaskRef { ptr },
+                _output: PhantomData,
+            },
+        )
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: this reference keeps the allocation alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Polls the future once. On completion the output goes to the join state and the future
+    /// is dropped.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the vtable's contract: a live allocation, on the loop thread, referenced.
+        unsafe { (self.header().vtable.poll)(self.ptr, cx) }
+    }
+
+    /// Drops the future in place (cancel, close, or after it panicked). Its destructors run.
+    pub(crate) fn drop_future(&self) {
+        // SAFETY: as in `poll`.
+        unsafe { (self.header().vtable.drop_future)(self.ptr) }
+    }
+
+    /// Finishes the task with `err` and wakes whoever awaits it.
+    pub(crate) fn fail(&self, err: JoinError) {
+        // SAFETY: as in `poll`.
+        unsafe { (self.header().vtable.fail)(self.ptr, err) }
+    }
+
+    /// True once the `JoinHandle` was dropped.
+    pub(crate) fn is_detached(&self) -> bool {
+        // SAFETY: as in `poll`.
+        unsafe { (self.header().vtable.is_detached)(self.ptr) }
+    }
+
+    /// The task's waker, borrowed from this reference: making it counts nothing; cloning it
+    /// makes an owned waker (one count).
+    pub(crate) fn waker(&self) -> BorrowedWaker<'_> {
+        // SAFETY: the vtable's contract holds: the header is live for as long as `self`, which
+        // the borrow outlives; the `ManuallyDrop` keeps the borrowed waker from giving up a
+        // count it does not own.
+        let waker =
+            unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast(), &WAKER_VTABLE)) };
+        BorrowedWaker {
+            waker: ManuallyDrop::new(waker),
+            _task: PhantomData,
+        }
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> Self {
+        let refs = &self.header().refs;
+        refs.set(
+            refs.get()
+                .checked_add(1)
+                .expect("a task has at most a few owners"),
+        );
+        TaskRef { ptr: self.ptr }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        let refs = &self.header().refs;
+        refs.set(refs.get() - 1);
+        if refs.get() > 0 {
+            return;
+        }
+        // SAFETY: the last loop-side reference, on the loop's thread: the join state and the
+        // future are dropped once, here; then the loop side's waker count is given up.
+        unsafe {
+            (self.header().vtable.drop_local)(self.ptr);
+            Header::release(self.ptr);
+        }
+    }
+}
+
+/// A task's waker that borrows its count from a [`TaskRef`]: valid while the reference is.
+pub(crate) struct BorrowedWaker<'a> {
+    waker: ManuallyDrop<Waker>,
+    _task: PhantomData<&'a TaskRef>,
+}
+
+impl Deref for BorrowedWaker<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+/// The join side's reference: a [`TaskRef`] that knows the output type.
+pub(crate) struct JoinRef<T> {
+    task: TaskRef,
+    _output: PhantomData<T>,
+}
+
+impl<T> JoinRef<T> {
+    pub(crate) fn join(&self) -> &JoinState<T> {
+        let task = &self.task;
+        // SAFETY: made by `TaskRef::new` for a future whose output is `T`, so `join` returns
+        // a pointer to a `JoinState<T>`, which lives as long as this reference.
+        unsafe { &*(task.header().vtable.join)(task.ptr).cast::<JoinState<T>>() }
+    }
+}
+
+/// Wakes that arrived from other threads, taken in at the start of the next iteration. The
+/// queue holds wakers, whose headers point back at it weakly, so a wake after `close` that
+/// no iteration takes in is freed with the loop.
+#[derive(Debug, Default)]
+pub(crate) struct Remote {
+    queue: Mutex<Vec<Waker>>,
+    pending: AtomicBool,
+}
+
+impl Remote {
+    /// The wakes received since the last call, in arrival order.
+    #[inline]
+    pub(crate) fn take(&self) -> Vec<Target> {
+        if !self.pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.take_slow()
+    }
+
+    #[cold]
+    fn take_slow(&self) -> Vec<Target> {
+        let wakers = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            self.pending.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *q)
+        };
+        wakers
+            .into_iter()
+            .map(|w| {
+                // SAFETY: only `Header::wake_by_ref` queues wakers, each a task waker that
+                // owns a count, so the header is live.
+                let h = unsafe { &*w.data().cast::<Header>() };
+                h.remote_queued.store(false, Ordering::Release);
+                h.target()
+            })
+            .collect()
+    }
+}
