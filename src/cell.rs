@@ -219,25 +219,31 @@ impl Header {
         unsafe { dealloc(p) };
     }
 
-    fn wake_by_ref(&self) {
-        let target = self.target();
-        if crate::context::wake_local(self.remote.as_ptr(), target) {
+    /// Wakes the task of the header `p` points to.
+    ///
+    /// # Safety
+    /// As the waker functions below. `p` (not a reference made from it) is what a queued
+    /// clone keeps, since that clone may be the one to free the allocation.
+    unsafe fn wake(p: *const ()) {
+        // SAFETY: per the contract.
+        let h = unsafe { &*p.cast::<Header>() };
+        let target = h.target();
+        if crate::context::wake_local(h.remote.as_ptr(), target) {
             return;
         }
-        if self.remote_queued.swap(true, Ordering::AcqRel) {
+        if h.remote_queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        match self.remote.upgrade() {
+        match h.remote.upgrade() {
             Some(remote) => {
-                // SAFETY: `self` is the header of a live allocation, referenced by the waker
-                // this is called through; the clone owns a count of its own.
-                let waker = unsafe { Waker::from_raw(clone_waker((self as *const Header).cast())) };
+                // SAFETY: per the contract; the clone owns a count of its own.
+                let waker = unsafe { Waker::from_raw(clone_waker(p)) };
                 let mut q = remote.queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.push(waker);
                 remote.pending.store(true, Ordering::Release);
             }
             // The loop is gone: the wake has nothing left to do.
-            None => self.remote_queued.store(false, Ordering::Release),
+            None => h.remote_queued.store(false, Ordering::Release),
         }
     }
 }
@@ -271,7 +277,7 @@ unsafe fn wake_waker(p: *const ()) {
 
 unsafe fn wake_waker_by_ref(p: *const ()) {
     // SAFETY: per the contract.
-    unsafe { &*p.cast::<Header>() }.wake_by_ref();
+    unsafe { Header::wake(p) };
 }
 
 unsafe fn drop_waker(p: *const ()) {
@@ -452,7 +458,7 @@ impl Remote {
         wakers
             .into_iter()
             .map(|w| {
-                // SAFETY: only `Header::wake_by_ref` queues wakers, each a task waker that
+                // SAFETY: only `Header::wake` queues wakers, each a task waker that
                 // owns a count, so the header is live.
                 let h = unsafe { &*w.data().cast::<Header>() };
                 h.remote_queued.store(false, Ordering::Release);

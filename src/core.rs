@@ -5,8 +5,9 @@
 //! borrow is released, the user code runs, and the result is put back. So user code may
 //! call back into the loop (schedule, spawn, cancel, wake) at any point.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
 use std::rc::Rc;
@@ -78,6 +79,76 @@ impl Entry {
     }
 }
 
+/// A wake timer registered under its own task's waker (a `sleep` awaited in the task): all
+/// it does is queue the task, so it needs neither a callback nor a call site, and its slot is
+/// under half an `Entry`'s. Its key is tagged, which tells it from an `Entry`'s key.
+///
+/// If the sleep is polled again under another waker, that waker goes into a redirect: an
+/// `Entry` (not in the heap, same id) that the timer runs in its place. The timer itself keeps
+/// its place in the queue.
+pub(crate) struct WakeTimer {
+    /// The task to queue, or the key of the redirect entry.
+    to: Key,
+    /// The id, `LIVE` while in the queue, `REDIRECT` when `to` is a redirect entry. Never
+    /// zero, which lets `Option<WakeTimer>` use it as its niche.
+    id_flags: NonZeroU64,
+}
+
+const REDIRECT: u64 = 1 << 62;
+
+impl WakeTimer {
+    fn new(id: u64, task: Key, live: bool) -> WakeTimer {
+        debug_assert!(id > 0 && id < REDIRECT);
+        let flags = if live { LIVE } else { 0 };
+        WakeTimer {
+            to: task,
+            id_flags: NonZeroU64::new(id | flags).expect("ids start at 1"),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.id_flags.get() & !(LIVE | REDIRECT)
+    }
+
+    fn in_heap(&self) -> bool {
+        self.id_flags.get() & LIVE != 0
+    }
+
+    fn leave_heap(&mut self) {
+        self.set_flag(LIVE, false);
+    }
+
+    /// The redirect entry's key, if the timer has one.
+    fn redirect(&self) -> Option<Key> {
+        (self.id_flags.get() & REDIRECT != 0).then_some(self.to)
+    }
+
+    fn set_flag(&mut self, flag: u64, on: bool) {
+        let bits = if on {
+            self.id_flags.get() | flag
+        } else {
+            self.id_flags.get() & !flag
+        };
+        self.id_flags = NonZeroU64::new(bits).expect("the id is never zero");
+    }
+}
+
+/// True while the timer with this key (an `Entry`'s or, tagged, a `WakeTimer`'s) waits in the
+/// queue.
+#[inline]
+fn timer_in_heap(entries: &Slab<Entry>, wakes: &Slab<WakeTimer>, key: Key) -> bool {
+    if key.is_tagged() {
+        wakes.get(key.untagged()).is_some_and(WakeTimer::in_heap)
+    } else {
+        entries.get(key).is_some_and(Entry::in_heap)
+    }
+}
+
+/// The call site named for a wake timer's step (no user code runs in it).
+fn wake_site() -> &'static Location<'static> {
+    Location::caller()
+}
+
 /// What an entry does when it runs.
 pub(crate) enum Action {
     /// User code, or a wake through a waker the loop does not know.
@@ -128,6 +199,7 @@ pub(crate) struct State {
     pub(crate) iteration: u64,
     pub(crate) ready: ReadyQueue<Ready>,
     pub(crate) entries: Slab<Entry>,
+    wakes: Slab<WakeTimer>,
     heap: TimerQueue,
     live_timers: usize,
     next_seq: u64,
@@ -184,9 +256,10 @@ impl State {
     }
 
     /// The earliest live deadline; dead heap entries met on the way are dropped.
+    #[inline]
     fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
-            if self.entries.get(top.key).is_some_and(Entry::in_heap) {
+            if timer_in_heap(&self.entries, &self.wakes, top.key) {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -222,7 +295,10 @@ impl State {
         } else {
             deadline
         };
-        let key = self.entries.insert(Entry::new(id, action, location, live));
+        let key = match action {
+            Action::Wake(task) => self.wakes.insert(WakeTimer::new(id, task, live)).tagged(),
+            action => self.entries.insert(Entry::new(id, action, location, live)),
+        };
         if live {
             self.next_seq += 1;
             self.heap.push(TimerRef {
@@ -238,23 +314,35 @@ impl State {
         (key, id, deadline)
     }
 
-    /// Removes a pending entry; the caller drops it once the borrow is released.
-    pub(crate) fn remove_entry(&mut self, key: Key) -> Option<Entry> {
-        let entry = self.entries.remove(key)?;
-        if entry.in_heap() {
+    /// Takes a pending callback or timer out of the state, without counting it as cancelled:
+    /// its id, whether it waited in the heap, and the entry to drop once the borrow is
+    /// released (a wake timer's redirect, if any).
+    fn take_entry(&mut self, key: Key) -> Option<(u64, bool, Option<Entry>)> {
+        if key.is_tagged() {
+            let timer = self.wakes.remove(key.untagged())?;
+            let redirect = timer.redirect().and_then(|k| self.entries.remove(k));
+            Some((timer.id(), timer.in_heap(), redirect))
+        } else {
+            let entry = self.entries.remove(key)?;
+            Some((entry.id(), entry.in_heap(), Some(entry)))
+        }
+    }
+
+    /// Removes a pending entry; the caller drops what it returns once the borrow is released.
+    pub(crate) fn remove_entry(&mut self, key: Key) -> Option<Option<Entry>> {
+        let (id, in_heap, garbage) = self.take_entry(key)?;
+        if in_heap {
             self.live_timers -= 1;
             self.stats.timers_cancelled += 1;
             // Cancelled timers stay in the heap until they surface; rebuild it when they
             // outnumber the live ones, so churn (e.g. timeouts that never fire) stays bounded.
             if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
-                let entries = &self.entries;
-                self.heap
-                    .retain(|t| entries.get(t.key).is_some_and(Entry::in_heap));
+                let (entries, wakes) = (&self.entries, &self.wakes);
+                self.heap.retain(|t| timer_in_heap(entries, wakes, t.key));
             }
         }
-        let id = entry.id();
         self.record(|| Event::Cancel { id });
-        Some(entry)
+        Some(garbage)
     }
 
     /// Step 2 of an iteration: every timer due by now goes to the back of the ready queue, in
@@ -281,7 +369,7 @@ impl State {
                 break;
             }
             self.heap.pop();
-            if self.entries.get(top.key).is_some_and(Entry::in_heap) {
+            if timer_in_heap(&self.entries, &self.wakes, top.key) {
                 due.push(top);
             }
         }
@@ -304,23 +392,31 @@ impl State {
     }
 
     /// Moves one due timer to the back of the ready queue.
+    #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
-        {
-            let Some(entry) = self.entries.get_mut(top.key) else {
-                return;
-            };
-            if !entry.in_heap() {
-                return;
+        let id = if top.key.is_tagged() {
+            match self.wakes.get_mut(top.key.untagged()) {
+                Some(timer) if timer.in_heap() => {
+                    timer.leave_heap();
+                    timer.id()
+                }
+                _ => return,
             }
-            entry.leave_heap();
-            let id = entry.id();
-            self.live_timers -= 1;
-            self.ready.push_back(Ready::Entry(top.key));
-            self.stats.timers_fired += 1;
-            let lateness = self.now - top.deadline;
-            self.stats.max_lateness = self.stats.max_lateness.max(lateness);
-            self.record(|| Event::TimerFire { id, lateness });
-        }
+        } else {
+            match self.entries.get_mut(top.key) {
+                Some(entry) if entry.in_heap() => {
+                    entry.leave_heap();
+                    entry.id()
+                }
+                _ => return,
+            }
+        };
+        self.live_timers -= 1;
+        self.ready.push_back(Ready::Entry(top.key));
+        self.stats.timers_fired += 1;
+        let lateness = self.now - top.deadline;
+        self.stats.max_lateness = self.stats.max_lateness.max(lateness);
+        self.record(|| Event::TimerFire { id, lateness });
     }
 
     /// The next item of the batch, of which `remaining` items are left at the front of the
@@ -404,6 +500,7 @@ impl Core {
                 iteration: 0,
                 ready: ReadyQueue::new(),
                 entries: Slab::new(),
+                wakes: Slab::new(),
                 heap: TimerQueue::default(),
                 live_timers: 0,
                 next_seq: 0,
@@ -479,18 +576,56 @@ impl Core {
     }
 
     /// True once the wake timer has run; otherwise it will wake `waker`. (A closed loop
-    /// dropped every timer: its sleeps never complete.)
-    pub(crate) fn poll_wake_timer(&self, key: Key, waker: &Waker) -> bool {
+    /// dropped every timer: its sleeps never complete.) `location` names the timer's site,
+    /// should `waker` be one the loop must call.
+    pub(crate) fn poll_wake_timer(
+        &self,
+        key: Key,
+        waker: &Waker,
+        location: &'static Location<'static>,
+    ) -> bool {
         let mut st = self.st.borrow_mut();
         if st.closed {
             return false;
         }
-        if st.entries.get(key).is_none() {
-            return true;
-        }
-        let action = st.wake_action(waker);
-        let entry = st.entries.get_mut(key).expect("entry just seen");
-        let old = std::mem::replace(&mut entry.action, action);
+        let old = if key.is_tagged() {
+            let Some(timer) = st.wakes.get(key.untagged()) else {
+                return true;
+            };
+            let (id, redirect) = (timer.id(), timer.redirect());
+            let action = st.wake_action(waker);
+            match (action, redirect) {
+                (Action::Wake(task), redirect) => {
+                    let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
+                    timer.to = task;
+                    timer.set_flag(REDIRECT, false);
+                    redirect
+                        .and_then(|r| st.entries.remove(r))
+                        .map(|e| e.action)
+                }
+                (action, Some(r)) => {
+                    let entry = st
+                        .entries
+                        .get_mut(r)
+                        .expect("a redirect lives with its timer");
+                    Some(std::mem::replace(&mut entry.action, action))
+                }
+                (action, None) => {
+                    let r = st.entries.insert(Entry::new(id, action, location, false));
+                    let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
+                    timer.to = r;
+                    timer.set_flag(REDIRECT, true);
+                    None
+                }
+            }
+        } else {
+            if st.entries.get(key).is_none() {
+                return true;
+            }
+            let action = st.wake_action(waker);
+            let entry = st.entries.get_mut(key).expect("entry just seen");
+            Some(std::mem::replace(&mut entry.action, action))
+        };
         drop(st);
         drop(old);
         false
@@ -756,6 +891,9 @@ impl Core {
     }
 
     fn run_entry(&self, key: Key) -> Result<(), LoopError> {
+        if key.is_tagged() {
+            return self.run_wake_timer(key);
+        }
         let mut st = self.st.borrow_mut();
         let Some(entry) = st.entries.get(key) else {
             return Ok(());
@@ -763,20 +901,53 @@ impl Core {
         let who = Who::Callback(entry.id(), entry.location);
         self.take_step(&mut st, Ready::Entry(key), &who)?;
         let entry = st.entries.remove(key).expect("entry just seen");
-        let id = entry.id();
-        let action = entry.action;
+        self.run_action(st, entry.id(), entry.action, &who);
+        Ok(())
+    }
+
+    #[inline]
+    fn run_wake_timer(&self, key: Key) -> Result<(), LoopError> {
+        let mut st = self.st.borrow_mut();
+        let Some(timer) = st.wakes.get(key.untagged()) else {
+            return Ok(());
+        };
+        let (id, redirect) = (timer.id(), timer.redirect());
+        let location = redirect
+            .and_then(|r| st.entries.get(r))
+            .map_or_else(wake_site, |e| e.location);
+        let who = Who::Callback(id, location);
+        self.take_step(&mut st, Ready::Entry(key), &who)?;
+        let timer = st.wakes.remove(key.untagged()).expect("timer just seen");
+        match redirect {
+            Some(r) => {
+                let entry = st
+                    .entries
+                    .remove(r)
+                    .expect("a redirect lives with its timer");
+                self.run_action(st, id, entry.action, &who);
+            }
+            None => {
+                st.record(|| Event::CallbackRun { id });
+                st.push_target(Target::Task(timer.to));
+            }
+        }
+        Ok(())
+    }
+
+    /// The step of callback `id`, counted already: queues a task, or runs user code with the
+    /// state released.
+    fn run_action(&self, mut st: RefMut<'_, State>, id: u64, action: Action, who: &Who) {
         st.record(|| Event::CallbackRun { id });
         let callback = match action {
             Action::Call(callback) => callback,
             Action::Wake(task) => {
                 st.push_target(Target::Task(task));
-                return Ok(());
+                return;
             }
         };
         drop(st);
         let outcome = catch_unwind(AssertUnwindSafe(|| callback.call()));
-        self.after_step(&who, outcome.err(), false);
-        Ok(())
+        self.after_step(who, outcome.err(), false);
     }
 
     fn run_task(&self, key: Key) -> Result<(), LoopError> {
@@ -979,7 +1150,7 @@ impl Core {
             let mut callbacks = Vec::new();
             for item in ready {
                 if let Ready::Entry(key) = item {
-                    if let Some(e) = st.entries.remove(key) {
+                    if let Some((_, _, Some(e))) = st.take_entry(key) {
                         callbacks.push(e);
                     }
                 }
@@ -993,9 +1164,11 @@ impl Core {
             timers.sort();
             let mut pending: Vec<Entry> = timers
                 .into_iter()
-                .filter_map(|(_, _, key)| st.entries.remove(key))
+                .filter_map(|(_, _, key)| st.take_entry(key).and_then(|(_, _, e)| e))
                 .collect();
-            // Timers at Instant::MAX are not in the heap: last, in registration order.
+            // Timers at Instant::MAX are not in the heap: last, in registration order. (A
+            // wake timer's redirect has the timer's id.)
+            st.wakes.drain();
             let mut never = st.entries.drain();
             never.sort_by_key(Entry::id);
             pending.extend(never);

@@ -98,7 +98,7 @@ impl Interval {
         let now = core.now();
         let due = *self.next.get_or_insert(now + self.period);
         if let Some((_, key)) = self.timer {
-            if !core.poll_wake_timer(key, cx.waker()) {
+            if !core.poll_wake_timer(key, cx.waker(), self.location) {
                 return Poll::Pending;
             }
             self.timer = None;

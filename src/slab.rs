@@ -7,10 +7,33 @@ pub(crate) struct Key {
     generation: u32,
 }
 
+/// The top bit of a key's index: free for the user of a slab to say which slab a key is of.
+const TAG: u32 = 1 << 31;
+
 impl Key {
     /// The slot index (the main future's generation, when a waker's target is the main one).
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    /// The key with its tag bit set.
+    pub(crate) fn tagged(self) -> Key {
+        Key {
+            index: self.index | TAG,
+            generation: self.generation,
+        }
+    }
+
+    pub(crate) fn is_tagged(self) -> bool {
+        self.index & TAG != 0
+    }
+
+    /// The key with its tag bit cleared: the key its slab knows.
+    pub(crate) fn untagged(self) -> Key {
+        Key {
+            index: self.index & !TAG,
+            generation: self.generation,
+        }
     }
 
     pub(crate) fn from_index(index: u32) -> Key {
@@ -52,7 +75,10 @@ impl<T> Slab<T> {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                let i = u32::try_from(self.slots.len()).expect("more than 2^32 live entries");
+                let i = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|i| i & TAG == 0)
+                    .expect("more than 2^31 live entries");
                 self.slots.push(Slot {
                     generation: 0,
                     value: None,

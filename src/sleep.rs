@@ -101,8 +101,7 @@ impl Future for Sleep {
                 }
                 this.phase = Phase::Waiting;
                 let deadline = Instant::from_nanos(this.when);
-                // The timer's site is this line: its callback only wakes the sleeping task.
-                this.timer = core.add_wake_timer(deadline, cx.waker(), Location::caller());
+                this.timer = core.add_wake_timer(deadline, cx.waker(), timer_site());
                 this.core = Some(core);
                 Poll::Pending
             }
@@ -110,7 +109,7 @@ impl Future for Sleep {
                 let (Some(core), Some(key)) = (&this.core, this.timer) else {
                     return Poll::Pending;
                 };
-                if !core.poll_wake_timer(key, cx.waker()) {
+                if !core.poll_wake_timer(key, cx.waker(), timer_site()) {
                     return Poll::Pending;
                 }
                 this.phase = Phase::Done;
@@ -119,6 +118,11 @@ impl Future for Sleep {
             }
         }
     }
+}
+
+/// The site named for a sleep's timer: its callback only wakes the sleeping task.
+fn timer_site() -> &'static Location<'static> {
+    Location::caller()
 }
 
 impl Drop for Sleep {

@@ -514,3 +514,101 @@ fn sleeps_under_a_foreign_waker_resume_like_sleeps_under_the_task_waker() {
     );
     assert_eq!(lp.time(), at_secs(2));
 }
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl futures::task::ArcWake for CountingWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl CountingWaker {
+    fn wakes(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Polls `f` once under `waker`.
+fn poll_under<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+    std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker))
+}
+
+#[test]
+fn a_sleep_polled_again_under_another_waker_wakes_that_one_and_keeps_its_place() {
+    // A sleep first polled by its task and then under another waker must wake the other
+    // one, and still fire in registration order among equal deadlines; polled by its task
+    // again, it wakes the task again. Dropped or closed while it holds another waker, it
+    // releases that waker without waking it.
+    let counting = Arc::new(CountingWaker::default());
+    let other = futures::task::waker(counting.clone());
+    let mut lp = EventLoop::builder().trace(true).build();
+    let o = other.clone();
+    let c = counting.clone();
+    lp.spawn(async move {
+        let mut a = Box::pin(sleep(secs(2)));
+        let mut b = Box::pin(sleep(secs(2)));
+        let mut back = Box::pin(sleep(secs(1)));
+        let mut dropped = Box::pin(sleep(secs(5)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut a, cx.waker()).is_pending());
+            assert!(poll_under(&mut b, cx.waker()).is_pending());
+            assert!(poll_under(&mut back, cx.waker()).is_pending());
+            assert!(poll_under(&mut dropped, cx.waker()).is_pending());
+            // Now under the other waker: `a`, `back` and `dropped`.
+            assert!(poll_under(&mut a, &o).is_pending());
+            assert!(poll_under(&mut back, &o).is_pending());
+            assert!(poll_under(&mut dropped, &o).is_pending());
+            // And `back` under the task's waker again.
+            assert!(poll_under(&mut back, cx.waker()).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(dropped);
+        back.await;
+        mark(format!("back; other woken {} times", c.wakes()));
+        b.await;
+        mark(format!("b; other woken {} times", c.wakes()));
+        assert!(poll_under(&mut a, &o).is_ready());
+        mark("a is elapsed");
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[1s] it3 poll task #1",
+            "[1s] it3 back; other woken 0 times",
+            "[2s] it5 poll task #1",
+            "[2s] it5 b; other woken 1 times",
+            "[2s] it5 a is elapsed",
+        ]
+    );
+    // The dropped sleep did not attract the clock to 5s.
+    assert_eq!(lp.time(), at_secs(2));
+    assert_eq!(counting.wakes(), 1);
+    // The loop keeps no copy of the other waker.
+    assert_eq!(Arc::strong_count(&counting), 2); // `counting` and `other`
+
+    // Closed while holding the other waker: released, not woken.
+    let o = other.clone();
+    lp.spawn(async move {
+        let mut s = Box::pin(sleep(secs(1)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut s, cx.waker()).is_pending());
+            assert!(poll_under(&mut s, &o).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        std::future::pending::<()>().await;
+        drop(s);
+    });
+    lp.run_once().unwrap();
+    // `counting`, `other`, the task's `o`, and the loop's copy for the timer.
+    assert_eq!(Arc::strong_count(&counting), 4);
+    lp.close();
+    assert_eq!(Arc::strong_count(&counting), 2);
+    assert_eq!(counting.wakes(), 1);
+}
