@@ -20,7 +20,7 @@ use crate::callback::Callback;
 use crate::cell::{Remote, TaskRef};
 use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
 use crate::event_loop::{Config, PanicPolicy};
-use crate::ready::ReadyQueue;
+use crate::ready::{ReadyQueue, Word};
 use crate::rng::Rng;
 use crate::schedule::{Candidate, Chooser};
 use crate::slab::{Key, Slab};
@@ -41,6 +41,33 @@ pub(crate) enum Ready {
     Main(u32),
     /// The stop that the main future's completion queues (CPython's done callback).
     StopMain(u32),
+}
+
+/// The kind of a packed `Ready`, in the two bits under a key's tag bit (slab indexes leave
+/// them zero).
+const KIND_SHIFT: u32 = 61;
+
+impl Word for Ready {
+    #[inline]
+    fn to_word(self) -> u64 {
+        match self {
+            Ready::Entry(key) => key.to_bits(),
+            Ready::Task(key) => key.to_bits() | 1 << KIND_SHIFT,
+            Ready::Main(gen) => u64::from(gen) | 2 << KIND_SHIFT,
+            Ready::StopMain(gen) => u64::from(gen) | 3 << KIND_SHIFT,
+        }
+    }
+
+    #[inline]
+    fn from_word(word: u64) -> Ready {
+        let key = Key::from_bits(word & !(3 << KIND_SHIFT));
+        match (word >> KIND_SHIFT) & 3 {
+            0 => Ready::Entry(key),
+            1 => Ready::Task(key),
+            2 => Ready::Main(word as u32),
+            _ => Ready::StopMain(word as u32),
+        }
+    }
 }
 
 /// A pending callback or timer. A `sleep`'s timer is an entry too, whose callback wakes the
@@ -1187,6 +1214,35 @@ impl Core {
         for task in tasks {
             let _ = catch_unwind(AssertUnwindSafe(|| task.cell.drop_future()));
             task.cell.fail(JoinError::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ready, Word};
+    use crate::slab::Key;
+
+    #[test]
+    fn ready_items_round_trip_through_one_word() {
+        let keys = [
+            Key::from_bits(0),
+            Key::from_bits(u64::from(u32::MAX)),
+            Key::from_bits(((1 << 29) - 1) << 32 | 7),
+            Key::from_bits(((1 << 29) - 1) << 32 | 7).tagged(),
+            Key::from_bits(5 << 32 | u64::from(u32::MAX)).tagged(),
+        ];
+        for key in keys {
+            for item in [Ready::Entry(key), Ready::Task(key)] {
+                let back = Ready::from_word(item.to_word());
+                assert_eq!(format!("{back:?}"), format!("{item:?}"));
+            }
+        }
+        for gen in [0, 1, u32::MAX] {
+            for item in [Ready::Main(gen), Ready::StopMain(gen)] {
+                let back = Ready::from_word(item.to_word());
+                assert_eq!(format!("{back:?}"), format!("{item:?}"));
+            }
         }
     }
 }

@@ -9,11 +9,26 @@ pub(crate) struct Key {
 
 /// The top bit of a key's index: free for the user of a slab to say which slab a key is of.
 const TAG: u32 = 1 << 31;
+/// Indexes stay below this, so the two bits under the tag are free too (the ready queue packs
+/// its item kinds there).
+const INDEX_LIMIT: u32 = 1 << 29;
 
 impl Key {
     /// The slot index (the main future's generation, when a waker's target is the main one).
     pub(crate) fn index(self) -> u32 {
         self.index
+    }
+
+    /// The key as one word: the index in the high half.
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    pub(crate) fn from_bits(bits: u64) -> Key {
+        Key {
+            index: (bits >> 32) as u32,
+            generation: bits as u32,
+        }
     }
 
     /// The key with its tag bit set.
@@ -77,8 +92,8 @@ impl<T> Slab<T> {
             None => {
                 let i = u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|i| i & TAG == 0)
-                    .expect("more than 2^31 live entries");
+                    .filter(|i| *i < INDEX_LIMIT)
+                    .expect("more than 2^29 live entries");
                 self.slots.push(Slot {
                     generation: 0,
                     value: None,
