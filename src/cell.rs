@@ -1,11 +1,11 @@
-//! A task's one allocation: a header that its wakers share across threads, the join state its
-//! [`JoinHandle`](crate::JoinHandle) reads, and the future, pinned in place from spawn until
-//! dropped. The waker points at the header, so spawning allocates once and polling clones
-//! nothing.
+//! A task's one allocation: a header that its wakers share across threads, the waker of
+//! whoever awaits its [`JoinHandle`](crate::JoinHandle), and its stage: the future (pinned in
+//! place from spawn until dropped), then its output, in the same bytes. The task's waker
+//! points at the header, so spawning allocates once and polling clones nothing.
 //!
 //! Two counts keep the allocation alive. `refs` counts the owners on the loop's thread (the
-//! task's entry, its `JoinHandle`, a step in progress): when the last goes, the join state and
-//! the future are dropped there, as `!Send` values must be. `wakers` counts the wakers, which
+//! task's entry, its `JoinHandle`, a step in progress): when the last goes, the stage and the
+//! joiner's waker are dropped there, as `!Send` values must be. `wakers` counts the wakers, which
 //! may live on any thread, plus one for all the loop-side owners together: whoever takes it to
 //! zero frees the memory, which by then holds only `Send` data.
 
@@ -24,7 +24,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::JoinError;
 use crate::slab::Key;
-use crate::task::{JoinState, Target};
+use crate::task::Target;
 
 /// The part of the allocation that wakers use. Other threads touch only `wakers`,
 /// `remote_queued` and `remote` (and `vtable`, to free it); the rest is the loop thread's.
@@ -34,36 +34,61 @@ struct Header {
     /// Set while a wake from another thread waits in the remote queue, so it is queued once.
     remote_queued: AtomicBool,
     refs: Cell<u8>,
-    /// Set while the future is being polled or dropped.
-    busy: Cell<bool>,
-    /// The target is `Main(key's index)` rather than `Task(key)`; stored apart from the key
-    /// so the header stays four words.
-    main: bool,
+    flags: Cell<u8>,
+    /// The task's key (or, with `MAIN`, the main future's generation as an index).
     key: Key,
     /// Weak, because the remote queue holds wakers: a strong reference back would be a cycle.
     remote: Weak<Remote>,
     vtable: &'static VTable,
 }
 
+/// The future is being polled or dropped.
+const BUSY: u8 = 1;
+/// The waker's target is the main future (`Target::Main`), not a task.
+const MAIN: u8 = 1 << 1;
+/// The task has finished: its output (or error) is in the stage, or was taken.
+const DONE: u8 = 1 << 2;
+/// The `JoinHandle` was dropped.
+const DETACHED: u8 = 1 << 3;
+/// A step of the task sits in the ready queue.
+const QUEUED: u8 = 1 << 4;
+/// A cancel was asked for; the next step drops the future.
+const CANCEL: u8 = 1 << 5;
+
 struct VTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
     drop_future: unsafe fn(NonNull<Header>),
     fail: unsafe fn(NonNull<Header>, JoinError),
-    is_detached: unsafe fn(NonNull<Header>) -> bool,
-    join: unsafe fn(NonNull<Header>) -> *const (),
-    /// Drops the join state and the future (the loop-side owners are gone).
+    /// Moves a finished task's result into `*out` (an `Option<Result<T, Box<JoinError>>>`).
+    take_result: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the stage (the loop-side owners are gone).
     drop_local: unsafe fn(NonNull<Header>),
     /// Frees the allocation (nothing points at it any more).
     dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// The allocation. `repr(C)` puts the header first, so a pointer to it is a pointer to the
-/// header.
+/// What the task holds: its future, then its result. One at a time, in the same bytes.
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, Box<JoinError>>),
+    /// The future was dropped and the result not yet stored, or the result was taken.
+    Consumed,
+}
+
+/// The part of the allocation that does not depend on the future's type. `repr(C)` puts the
+/// header first, so a pointer to it is a pointer to the header.
+#[repr(C)]
+struct Prefix {
+    header: Header,
+    /// The waker of whoever awaits the `JoinHandle`.
+    joiner: ManuallyDrop<Cell<Option<Waker>>>,
+}
+
+/// The allocation. `repr(C)` puts the prefix first.
 #[repr(C)]
 struct Alloc<F: Future> {
-    header: Header,
-    join: ManuallyDrop<JoinState<F::Output>>,
-    future: ManuallyDrop<UnsafeCell<Option<F>>>,
+    prefix: Prefix,
+    stage: ManuallyDrop<UnsafeCell<Stage<F>>>,
 }
 
 struct VTableOf<F>(PhantomData<F>);
@@ -73,8 +98,7 @@ impl<F: Future> VTableOf<F> {
         poll: poll::<F>,
         drop_future: drop_future::<F>,
         fail: fail::<F>,
-        is_detached: is_detached::<F>,
-        join: join::<F>,
+        take_result: take_result::<F>,
         drop_local: drop_local::<F>,
         dealloc: dealloc::<F>,
     };
@@ -87,26 +111,44 @@ impl<F: Future> VTableOf<F> {
 /// # Safety
 /// See above.
 unsafe fn alloc<'a, F: Future>(p: NonNull<Header>) -> &'a Alloc<F> {
-    // SAFETY: the header is the first field of a live `Alloc<F>` (repr(C)).
+    // SAFETY: the header starts a live `Alloc<F>` (repr(C) twice).
     unsafe { p.cast::<Alloc<F>>().as_ref() }
 }
 
-/// Marks the future in use for as long as it lives; the future is never reached twice at once.
-struct Busy<'a>(&'a Cell<bool>);
+/// Marks the stage in use for as long as it lives: the stage is never reached twice at once.
+struct Busy<'a>(&'a Header);
 
 impl<'a> Busy<'a> {
-    fn enter(flag: &'a Cell<bool>) -> Busy<'a> {
+    fn enter(header: &'a Header) -> Busy<'a> {
         assert!(
-            !flag.replace(true),
+            !header.flag(BUSY),
             "simloop bug: a task's future was reached while it was being polled or dropped"
         );
-        Busy(flag)
+        header.set_flag(BUSY, true);
+        Busy(header)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.set(false);
+        self.0.set_flag(BUSY, false);
+    }
+}
+
+/// Stores the task's result (unless it finished already) and wakes whoever awaits it.
+fn complete<F: Future>(a: &Alloc<F>, result: Result<F::Output, Box<JoinError>>) {
+    let header = &a.prefix.header;
+    if header.flag(DONE) {
+        return;
+    }
+    {
+        let _busy = Busy::enter(header);
+        // SAFETY: `_busy` makes this the only reference to the stage while it lives.
+        unsafe { *a.stage.get() = Stage::Finished(result) };
+    }
+    header.set_flag(DONE, true);
+    if let Some(w) = a.prefix.joiner.take() {
+        w.wake();
     }
 }
 
@@ -115,25 +157,27 @@ impl Drop for Busy<'_> {
 unsafe fn poll<F: Future>(p: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
     // SAFETY: per the contract.
     let a = unsafe { alloc::<F>(p) };
-    let busy = Busy::enter(&a.header.busy);
-    // SAFETY: `busy` makes this the only reference to the slot while it lives.
-    let slot = unsafe { &mut *a.future.get() };
-    let Some(future) = slot.as_mut() else {
-        return Poll::Ready(());
-    };
-    // SAFETY: the future lives inside the allocation and is never moved out of it: it is only
-    // dropped in place (the completion below, `drop_future`, `drop_local`). So it stays at
-    // this address until dropped, which is the pinning guarantee.
-    let future = unsafe { Pin::new_unchecked(future) };
-    match future.poll(cx) {
-        Poll::Ready(output) => {
-            *slot = None;
-            drop(busy);
-            a.join.complete(Ok(output));
-            Poll::Ready(())
+    let output = {
+        let _busy = Busy::enter(&a.prefix.header);
+        // SAFETY: `_busy` makes this the only reference to the stage while it lives.
+        let stage = unsafe { &mut *a.stage.get() };
+        let Stage::Running(future) = stage else {
+            return Poll::Ready(());
+        };
+        // SAFETY: the future lives inside the allocation and is never moved out of it: it is
+        // only dropped in place (below, `drop_future`, `drop_local`). So it stays at this
+        // address until dropped, which is the pinning guarantee.
+        let future = unsafe { Pin::new_unchecked(future) };
+        match future.poll(cx) {
+            Poll::Ready(output) => {
+                *stage = Stage::Consumed;
+                output
+            }
+            Poll::Pending => return Poll::Pending,
         }
-        Poll::Pending => Poll::Pending,
-    }
+    };
+    complete(a, Ok(output));
+    Poll::Ready(())
 }
 
 /// # Safety
@@ -141,49 +185,54 @@ unsafe fn poll<F: Future>(p: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> 
 unsafe fn drop_future<F: Future>(p: NonNull<Header>) {
     // SAFETY: per the contract.
     let a = unsafe { alloc::<F>(p) };
-    let _busy = Busy::enter(&a.header.busy);
-    // SAFETY: `_busy` makes this the only reference to the slot. Assigning drops the old
-    // future where it lies, as `Pin::set` does.
-    unsafe { *a.future.get() = None };
+    let _busy = Busy::enter(&a.prefix.header);
+    // SAFETY: `_busy` makes this the only reference to the stage while it lives.
+    let stage = unsafe { &mut *a.stage.get() };
+    if let Stage::Running(_) = stage {
+        // Assigning drops the future where it lies, as `Pin::set` does.
+        *stage = Stage::Consumed;
+    }
 }
 
 /// # Safety
 /// See above.
 unsafe fn fail<F: Future>(p: NonNull<Header>, err: JoinError) {
     // SAFETY: per the contract.
-    unsafe { alloc::<F>(p) }.join.complete(Err(Box::new(err)));
+    complete(unsafe { alloc::<F>(p) }, Err(Box::new(err)));
 }
 
 /// # Safety
-/// See above.
-unsafe fn is_detached<F: Future>(p: NonNull<Header>) -> bool {
+/// See above; besides, `out` points to an `Option<Result<F::Output, Box<JoinError>>>`.
+unsafe fn take_result<F: Future>(p: NonNull<Header>, out: *mut ()) {
     // SAFETY: per the contract.
-    unsafe { alloc::<F>(p) }.join.detached.get()
-}
-
-/// # Safety
-/// See above.
-unsafe fn join<F: Future>(p: NonNull<Header>) -> *const () {
-    // SAFETY: per the contract.
-    let join: &JoinState<F::Output> = unsafe { &alloc::<F>(p).join };
-    (join as *const JoinState<F::Output>).cast()
+    let a = unsafe { alloc::<F>(p) };
+    let _busy = Busy::enter(&a.prefix.header);
+    // SAFETY: `_busy` makes this the only reference to the stage while it lives.
+    let stage = unsafe { &mut *a.stage.get() };
+    if let Stage::Finished(_) = stage {
+        let Stage::Finished(result) = std::mem::replace(stage, Stage::Consumed) else {
+            unreachable!("matched just above");
+        };
+        // SAFETY: per this function's contract, `out` has this type.
+        unsafe { *out.cast::<Option<Result<F::Output, Box<JoinError>>>>() = Some(result) };
+    }
 }
 
 /// # Safety
 /// See above; besides, no loop-side reference is left, and this is called once.
 unsafe fn drop_local<F: Future>(p: NonNull<Header>) {
     let a = p.cast::<Alloc<F>>().as_ptr();
-    // SAFETY: nothing else reaches the join state or the future any more (no loop-side
+    // SAFETY: nothing else reaches the stage or the joiner's waker any more (no loop-side
     // reference is left, and wakers use only the header), and they are dropped only here.
     unsafe {
-        ManuallyDrop::drop(&mut *addr_of_mut!((*a).future));
-        ManuallyDrop::drop(&mut *addr_of_mut!((*a).join));
+        ManuallyDrop::drop(&mut *addr_of_mut!((*a).stage));
+        ManuallyDrop::drop(&mut *addr_of_mut!((*a).prefix.joiner));
     }
 }
 
 /// # Safety
-/// `p` points to the header of an `Alloc<F>` that nothing references any more, whose join
-/// state and future were dropped. Any thread may call this.
+/// `p` points to the header of an `Alloc<F>` that nothing references any more, whose stage
+/// and joiner were dropped. Any thread may call this.
 unsafe fn dealloc<F: Future>(p: NonNull<Header>) {
     // SAFETY: the allocation came from `Box::new` in `TaskRef::new` with this type; the
     // `ManuallyDrop` fields were dropped already and are skipped, the header's fields are
@@ -192,8 +241,18 @@ unsafe fn dealloc<F: Future>(p: NonNull<Header>) {
 }
 
 impl Header {
+    fn flag(&self, flag: u8) -> bool {
+        self.flags.get() & flag != 0
+    }
+
+    fn set_flag(&self, flag: u8, on: bool) {
+        let flags = self.flags.get();
+        self.flags
+            .set(if on { flags | flag } else { flags & !flag });
+    }
+
     fn target(&self) -> Target {
-        if self.main {
+        if self.flag(MAIN) {
             Target::Main(self.key.index())
         } else {
             Target::Task(self.key)
@@ -303,19 +362,24 @@ impl TaskRef {
             Target::Task(key) => (false, key),
             Target::Main(gen) => (true, Key::from_index(gen)),
         };
+        let stage = match future {
+            Some(future) => Stage::Running(future),
+            None => Stage::Consumed,
+        };
         let alloc = Box::new(Alloc {
-            header: Header {
-                wakers: AtomicU32::new(1),
-                remote_queued: AtomicBool::new(false),
-                refs: Cell::new(2),
-                busy: Cell::new(false),
-                main,
-                key,
-                remote: Arc::downgrade(remote),
-                vtable: &VTableOf::<F>::VTABLE,
+            prefix: Prefix {
+                header: Header {
+                    wakers: AtomicU32::new(1),
+                    remote_queued: AtomicBool::new(false),
+                    refs: Cell::new(2),
+                    flags: Cell::new(if main { MAIN } else { 0 }),
+                    key,
+                    remote: Arc::downgrade(remote),
+                    vtable: &VTableOf::<F>::VTABLE,
+                },
+                joiner: ManuallyDrop::new(Cell::new(None)),
             },
-            join: ManuallyDrop::new(JoinState::new()),
-            future: ManuallyDrop::new(UnsafeCell::new(future)),
+            stage: ManuallyDrop::new(UnsafeCell::new(stage)),
         });
         let ptr = NonNull::from(Box::leak(alloc)).cast::<Header>();
         (
@@ -353,8 +417,25 @@ impl TaskRef {
 
     /// True once the `JoinHandle` was dropped.
     pub(crate) fn is_detached(&self) -> bool {
-        // SAFETY: as in `poll`.
-        unsafe { (self.header().vtable.is_detached)(self.ptr) }
+        self.header().flag(DETACHED)
+    }
+
+    /// True while a step of the task sits in the ready queue.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.header().flag(QUEUED)
+    }
+
+    pub(crate) fn set_queued(&self, queued: bool) {
+        self.header().set_flag(QUEUED, queued);
+    }
+
+    /// True once a cancel was asked for.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.header().flag(CANCEL)
+    }
+
+    pub(crate) fn request_cancel(&self) {
+        self.header().set_flag(CANCEL, true);
     }
 
     /// The task's waker, borrowed from this reference: making it counts nothing; cloning it
@@ -421,11 +502,44 @@ pub(crate) struct JoinRef<T> {
 }
 
 impl<T> JoinRef<T> {
-    pub(crate) fn join(&self) -> &JoinState<T> {
+    fn header(&self) -> &Header {
+        self.task.header()
+    }
+
+    /// True once the task has finished: completed, cancelled or panicked.
+    pub(crate) fn is_done(&self) -> bool {
+        self.header().flag(DONE)
+    }
+
+    /// The task's result, if it finished and the result was not taken yet.
+    pub(crate) fn take_result(&self) -> Option<Result<T, Box<JoinError>>> {
+        // Not done, the stage may be the future, perhaps being polled right now (a task that
+        // awaits its own handle): leave it alone.
+        if !self.is_done() {
+            return None;
+        }
+        let mut out: Option<Result<T, Box<JoinError>>> = None;
         let task = &self.task;
-        // SAFETY: made by `TaskRef::new` for a future whose output is `T`, so `join` returns
-        // a pointer to a `JoinState<T>`, which lives as long as this reference.
-        unsafe { &*(task.header().vtable.join)(task.ptr).cast::<JoinState<T>>() }
+        // SAFETY: made by `TaskRef::new` for a future whose output is `T`, so `take_result`
+        // writes an `Option<Result<T, Box<JoinError>>>`; the contract's other terms hold as in
+        // `TaskRef::poll`.
+        unsafe {
+            (task.header().vtable.take_result)(task.ptr, (&mut out as *mut Option<_>).cast())
+        };
+        out
+    }
+
+    /// Keeps `waker` to wake when the task finishes (in place of any kept before).
+    pub(crate) fn set_joiner(&self, waker: Waker) {
+        // SAFETY: the prefix is the first part of the allocation (repr(C)), alive while this
+        // reference is; its `joiner` is only used on the loop's thread.
+        let prefix = unsafe { self.task.ptr.cast::<Prefix>().as_ref() };
+        prefix.joiner.set(Some(waker));
+    }
+
+    /// Marks the task detached: nobody will take its result.
+    pub(crate) fn detach(&self) {
+        self.header().set_flag(DETACHED, true);
     }
 }
 

@@ -491,9 +491,9 @@ impl State {
     fn push_target(&mut self, target: Target) {
         match target {
             Target::Task(key) => {
-                if let Some(task) = self.tasks.get_mut(key) {
-                    if !task.queued {
-                        task.queued = true;
+                if let Some(task) = self.tasks.get(key) {
+                    if !task.cell.is_queued() {
+                        task.cell.set_queued(true);
                         self.ready.push_back(Ready::Task(key));
                     }
                 }
@@ -701,14 +701,13 @@ impl Core {
         let mut join = None;
         let key = st.tasks.insert_with(|key| {
             let (task, join_ref) = TaskRef::new(Target::Task(key), &self.remote, Some(future));
+            task.set_queued(true); // its first step, queued below
             join = Some(join_ref);
             TaskEntry {
                 cell: task,
                 id,
                 spawned_at,
                 name,
-                cancel_requested: false,
-                queued: true,
             }
         });
         let cell = join.expect("inserted");
@@ -732,7 +731,7 @@ impl Core {
         let Some(task) = st.tasks.get_mut(key) else {
             return false;
         };
-        task.cancel_requested = true;
+        task.cell.request_cancel();
         st.push_target(Target::Task(key));
         true
     }
@@ -986,8 +985,8 @@ impl Core {
         let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
         // Cleared before the poll, so a wake during the poll queues the next step; set again
         // below if the step limit stops this one.
-        entry.queued = false;
-        if entry.cancel_requested {
+        entry.cell.set_queued(false);
+        if entry.cell.cancel_requested() {
             st.tasks.remove(key);
             st.record(|| Event::TaskCancel { task: id });
             st.blocked = Duration::ZERO;
@@ -999,7 +998,7 @@ impl Core {
             return Ok(());
         }
         if let Err(e) = self.take_step(&mut st, Ready::Task(key), &who) {
-            st.tasks.get_mut(key).expect("entry just seen").queued = true;
+            task.set_queued(true);
             return Err(e);
         }
         let waker = task.waker();

@@ -1,13 +1,12 @@
 //! Tasks: their ids, their storage slot, and the [`JoinHandle`] that awaits them. A task's
 //! allocation and its waker are in `cell.rs`.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{self, Rc};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::cell::{JoinRef, TaskRef};
 use crate::core::Core;
@@ -40,47 +39,14 @@ pub(crate) enum Target {
     Main(u32),
 }
 
-/// The state a task shares with its [`JoinHandle`]: the outcome, and who waits for it.
-pub(crate) struct JoinState<T> {
-    /// `Some` from completion until the handle takes it. Errors are boxed to keep small
-    /// outputs small.
-    result: Cell<Option<Result<T, Box<JoinError>>>>,
-    done: Cell<bool>,
-    pub(crate) detached: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl<T> JoinState<T> {
-    pub(crate) fn new() -> Self {
-        JoinState {
-            result: Cell::new(None),
-            done: Cell::new(false),
-            detached: Cell::new(false),
-            waker: Cell::new(None),
-        }
-    }
-
-    pub(crate) fn complete(&self, result: Result<T, Box<JoinError>>) {
-        if self.done.replace(true) {
-            return;
-        }
-        self.result.set(Some(result));
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-}
-
 /// A spawned task as the loop stores it: the shared cell, and what only the loop needs.
 pub(crate) struct TaskEntry {
     pub(crate) cell: TaskRef,
     pub(crate) id: TaskId,
     pub(crate) spawned_at: &'static Location<'static>,
-    /// A thin pointer keeps the entry within a cache line.
+    /// A thin pointer keeps the entry small. (Whether a step is queued, and whether a cancel
+    /// was asked for, are flags in the cell's header.)
     pub(crate) name: Option<Rc<String>>,
-    pub(crate) cancel_requested: bool,
-    /// Set while a step of the task sits in the ready queue, so it is never queued twice.
-    pub(crate) queued: bool,
 }
 
 impl TaskEntry {
@@ -126,7 +92,7 @@ impl<T> JoinHandle<T> {
     ///
     /// Returns `false` if the task had already finished.
     pub fn cancel(&self) -> bool {
-        if self.cell.join().done.get() {
+        if self.cell.is_done() {
             return false;
         }
         match (self.core.upgrade(), self.key) {
@@ -137,7 +103,7 @@ impl<T> JoinHandle<T> {
 
     /// True once the task has finished: completed, cancelled or panicked.
     pub fn is_finished(&self) -> bool {
-        self.cell.join().done.get()
+        self.cell.is_done()
     }
 
     /// The task's id.
@@ -150,23 +116,22 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let join = self.cell.join();
-        if let Some(result) = join.result.take() {
+        if let Some(result) = self.cell.take_result() {
             return Poll::Ready(result.map_err(|e| *e));
         }
         assert!(
-            !join.done.get(),
+            !self.cell.is_done(),
             "JoinHandle for task {} polled after it returned its result; await it only once",
             self.id()
         );
-        join.waker.set(Some(cx.waker().clone()));
+        self.cell.set_joiner(cx.waker().clone());
         Poll::Pending
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.cell.join().detached.set(true);
+        self.cell.detach();
     }
 }
 

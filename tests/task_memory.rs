@@ -208,3 +208,31 @@ fn a_wake_queued_from_another_thread_is_freed_with_a_loop_that_never_takes_it() 
     drop(lp);
     assert_eq!(names(&drops), ["future"]);
 }
+
+#[test]
+fn a_task_that_awaits_its_own_handle_stalls_instead_of_reaching_into_itself() {
+    // The handle reads the task's allocation only once the task is done; while the task is
+    // being polled, its own handle sees it unfinished.
+    use simloop::{JoinHandle, LoopError};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let slot: Rc<RefCell<Option<JoinHandle<u32>>>> = Rc::default();
+    let mut lp = EventLoop::new();
+    let s = slot.clone();
+    let handle = lp.spawn(async move {
+        let own = s.borrow_mut().take().expect("handle stored before the first poll");
+        own.await.map(|n| n + 1).unwrap_or(0)
+    });
+    let id = handle.id();
+    *slot.borrow_mut() = Some(handle);
+    let err = lp
+        .run_until_complete(std::future::pending::<()>())
+        .unwrap_err();
+    match err {
+        LoopError::Stalled { pending, .. } => {
+            assert_eq!(pending.iter().map(|t| t.id).collect::<Vec<_>>(), [id]);
+        }
+        other => panic!("expected a stall, got {other}"),
+    }
+}
