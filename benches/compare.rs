@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how
 //! simloop's cost per event grows with the workload's size; `-- --quick` runs everything at a
-//! tenth of the size, once (a smoke run); `-- --profile NAME` runs one workload five times for a
+//! tenth of the size, once (a smoke run); `-- --profile NAME [RUNS]` runs one workload five (or RUNS) times for a
 //! profiler (simloop's, or tokio's with a `tokio-` prefix); `-- --gate` runs the workload of `benches/callgrind-gate`.
 
 use std::cell::Cell;
@@ -540,10 +540,10 @@ fn scaling() {
 }
 
 /// Runs one simloop workload at full size a few times, for a profiler to look at.
-fn profile(workload: &str) {
+fn profile(workload: &str, runs: usize) {
     let delays = w1_delays(1_000_000);
     let plan = w2_plan(10_000);
-    for _ in 0..5 {
+    for _ in 0..runs {
         let run = match workload {
             "w1-callbacks" => w1_simloop_callbacks(&delays, false),
             "w1-tasks" => w1_simloop_tasks(&delays, false),
@@ -574,7 +574,8 @@ fn main() {
         let run = w2_simloop(&w2_plan(1_000), false);
         println!("W2 1000 tasks: virtual end {}", secs(run.virtual_end));
     } else if let Some(i) = args.iter().position(|a| a == "--profile") {
-        profile(&args[i + 1]);
+        let runs = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(5);
+        profile(&args[i + 1], runs);
     } else if args.iter().any(|a| a == "--scaling") {
         scaling();
     } else if args.iter().any(|a| a == "--quick") {

@@ -221,7 +221,10 @@ fn a_task_that_awaits_its_own_handle_stalls_instead_of_reaching_into_itself() {
     let mut lp = EventLoop::new();
     let s = slot.clone();
     let handle = lp.spawn(async move {
-        let own = s.borrow_mut().take().expect("handle stored before the first poll");
+        let own = s
+            .borrow_mut()
+            .take()
+            .expect("handle stored before the first poll");
         own.await.map(|n| n + 1).unwrap_or(0)
     });
     let id = handle.id();
