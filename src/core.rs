@@ -785,14 +785,15 @@ impl Core {
         });
         let main_waker = main_task.as_ref().map(TaskRef::waker);
         let result = loop {
-            if let Err(e) = self.idle_check(mode) {
-                break e;
-            }
-            if let Err(e) = self.iteration(&mut main, main_waker.as_deref()) {
-                break Err(e);
-            }
-            if mode == Mode::Once || self.st.borrow().stopping {
-                break Ok(());
+            let batch = match self.begin_iteration(mode) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
+            match self.run_batch(batch, &mut main, main_waker.as_deref()) {
+                Ok(stopping) if mode == Mode::Once || stopping => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
             }
         };
         let mut st = self.st.borrow_mut();
@@ -802,37 +803,6 @@ impl Core {
         result
     }
 
-    /// Before an iteration: `Err(Ok(()))` if the run call is over, `Err(Err(_))` if it
-    /// stalled, `Ok(())` to go on.
-    fn idle_check(&self, mode: Mode) -> Result<(), Result<(), LoopError>> {
-        let remote = self.remote.take();
-        let mut st = self.st.borrow_mut();
-        for target in remote {
-            st.push_target(target);
-        }
-        if !st.ready.is_empty() || st.stopping {
-            return Ok(());
-        }
-        let next = st.next_deadline();
-        match mode {
-            Mode::UntilStopped if next.is_none() => Err(Err(LoopError::Stalled {
-                at: st.now,
-                pending: st.pending_tasks(),
-            })),
-            Mode::Quiescent | Mode::Once if next.is_none() => Err(Ok(())),
-            Mode::Until(target) if next.is_none_or(|d| d > target) => {
-                if target > st.now {
-                    if let Some(limit) = self.over_limit(target) {
-                        return Err(Err(LoopError::TimeLimit { at: st.now, limit }));
-                    }
-                    st.now = target;
-                }
-                Err(Ok(()))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// The time limit, if `t` lies past it.
     pub(crate) fn over_limit(&self, t: Instant) -> Option<Duration> {
         self.cfg
@@ -840,33 +810,64 @@ impl Core {
             .filter(|limit| t > Instant::ZERO + *limit)
     }
 
-    /// One iteration: jump the clock if idle, promote due timers, run the snapshot.
-    fn iteration(
-        self: &Rc<Self>,
-        main: &mut Option<MainPoll<'_>>,
-        main_waker: Option<&Waker>,
-    ) -> Result<(), LoopError> {
-        let batch = {
-            let mut st = self.st.borrow_mut();
-            st.iteration += 1;
-            st.stats.iterations += 1;
-            if st.ready.is_empty() && !st.stopping {
-                if let Some(next) = st.next_deadline() {
-                    if next > st.now {
-                        if let Some(limit) = self.over_limit(next) {
+    /// Steps 1 and 2 of an iteration, under one borrow: take in remote wakes; if nothing is
+    /// ready, end the run call (`Ok(None)`: over; `Err`: stalled or past the time limit) or
+    /// jump the clock to the next deadline; promote due timers. Returns the batch's size.
+    fn begin_iteration(&self, mode: Mode) -> Result<Option<usize>, LoopError> {
+        let remote = self.remote.take();
+        let mut st = self.st.borrow_mut();
+        for target in remote {
+            st.push_target(target);
+        }
+        let idle = st.ready.is_empty() && !st.stopping;
+        let next = if idle { st.next_deadline() } else { None };
+        if idle {
+            match mode {
+                Mode::UntilStopped if next.is_none() => {
+                    return Err(LoopError::Stalled {
+                        at: st.now,
+                        pending: st.pending_tasks(),
+                    })
+                }
+                Mode::Quiescent | Mode::Once if next.is_none() => return Ok(None),
+                Mode::Until(target) if next.is_none_or(|d| d > target) => {
+                    if target > st.now {
+                        if let Some(limit) = self.over_limit(target) {
                             return Err(LoopError::TimeLimit { at: st.now, limit });
                         }
-                        let from = st.now;
-                        st.now = next;
-                        st.stats.clock_jumps += 1;
-                        st.record(|| Event::ClockJump { from, to: next });
+                        st.now = target;
                     }
+                    return Ok(None);
                 }
+                _ => {}
             }
-            st.promote_due();
-            st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
-            st.ready.len()
-        };
+        }
+        st.iteration += 1;
+        st.stats.iterations += 1;
+        if let Some(next) = next {
+            if next > st.now {
+                if let Some(limit) = self.over_limit(next) {
+                    return Err(LoopError::TimeLimit { at: st.now, limit });
+                }
+                let from = st.now;
+                st.now = next;
+                st.stats.clock_jumps += 1;
+                st.record(|| Event::ClockJump { from, to: next });
+            }
+        }
+        st.promote_due();
+        st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
+        Ok(Some(st.ready.len()))
+    }
+
+    /// Step 3 of an iteration: runs the `batch` items that were ready when it began. Returns
+    /// whether the loop is stopping.
+    fn run_batch(
+        self: &Rc<Self>,
+        batch: usize,
+        main: &mut Option<MainPoll<'_>>,
+        main_waker: Option<&Waker>,
+    ) -> Result<bool, LoopError> {
         for remaining in (1..=batch).rev() {
             // A failure of the previous step ends the run before the next one is taken.
             let item = {
@@ -892,9 +893,10 @@ impl Core {
                 }
             }
         }
-        match self.st.borrow_mut().failure.take() {
+        let mut st = self.st.borrow_mut();
+        match st.failure.take() {
             Some(err) => Err(err),
-            None => Ok(()),
+            None => Ok(st.stopping),
         }
     }
 
