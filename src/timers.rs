@@ -200,12 +200,18 @@ impl TimerQueue {
         self.early.retain(|Reverse(t)| keep(t));
         self.due.retain(&mut keep);
         let mut len = self.early.len() + self.due.len();
-        for b in 0..BUCKETS {
-            self.buckets[b].retain(&mut keep);
-            if self.buckets[b].is_empty() {
-                self.clear(b);
+        // Only the occupied buckets: most of the 2048 are empty.
+        for word in 0..WORDS {
+            let mut bits = self.occupied[word];
+            while bits != 0 {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.buckets[b].retain(&mut keep);
+                if self.buckets[b].is_empty() {
+                    self.clear(b);
+                }
+                len += self.buckets[b].len();
             }
-            len += self.buckets[b].len();
         }
         self.len = len;
     }
