@@ -88,6 +88,21 @@ fn a_taken_output_moves_out_and_the_handle_keeps_the_allocation_readable() {
     assert_eq!(names(&drops), ["output"]);
 }
 
+/// Shows each poll's waker to `see`; pending once (waking itself), then ready.
+async fn yield_once_seeing(mut see: impl FnMut(&Waker)) {
+    let mut first = true;
+    poll_fn(|cx| {
+        see(cx.waker());
+        if first {
+            first = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    })
+    .await
+}
+
 #[test]
 fn clones_of_the_polling_waker_will_wake_it() {
     // Futures that keep a waker (channels, `AtomicWaker`) compare it with `will_wake` to skip
@@ -98,18 +113,11 @@ fn clones_of_the_polling_waker_will_wake_it() {
             let stored: Arc<Mutex<Option<Waker>>> = Arc::default();
             let mut verdicts = Vec::new();
             for _ in 0..3 {
-                let mut first = true;
-                poll_fn(|cx| {
+                yield_once_seeing(|waker| {
                     if let Some(w) = stored.lock().unwrap().as_ref() {
-                        verdicts.push(w.will_wake(cx.waker()));
+                        verdicts.push(w.will_wake(waker));
                     }
-                    *stored.lock().unwrap() = Some(cx.waker().clone());
-                    if first {
-                        first = false;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(())
+                    *stored.lock().unwrap() = Some(waker.clone());
                 })
                 .await;
             }
@@ -124,17 +132,7 @@ fn clones_of_the_polling_waker_will_wake_it() {
         let w = wakers.clone();
         lp.spawn(async move {
             for _ in 0..2 {
-                let mut first = true;
-                poll_fn(|cx| {
-                    w.lock().unwrap().push((task, cx.waker().clone()));
-                    if first {
-                        first = false;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(())
-                })
-                .await;
+                yield_once_seeing(|waker| w.lock().unwrap().push((task, waker.clone()))).await;
             }
         });
     }
