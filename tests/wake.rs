@@ -612,3 +612,51 @@ fn a_sleep_polled_again_under_another_waker_wakes_that_one_and_keeps_its_place()
     assert_eq!(Arc::strong_count(&counting), 2);
     assert_eq!(counting.wakes(), 1);
 }
+
+#[test]
+fn a_sleep_wakes_only_the_waker_of_its_last_poll() {
+    // Each poll of a pending sleep replaces the waker its timer will wake, whichever kind
+    // of timer it started as: the task's own (first polled by its task) or a closure (first
+    // polled under another waker).
+    let (first, second) = (
+        Arc::new(CountingWaker::default()),
+        Arc::new(CountingWaker::default()),
+    );
+    let (w1, w2) = (
+        futures::task::waker(first.clone()),
+        futures::task::waker(second.clone()),
+    );
+    let mut lp = EventLoop::builder().trace(true).build();
+    lp.spawn(async move {
+        // Registered under the task's waker, then moved to `w1`, then to `w2`.
+        let mut own_first = Box::pin(sleep(secs(1)));
+        // Registered under `w1`, then moved to `w2`, then back to the task.
+        let mut other_first = Box::pin(sleep(secs(2)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut own_first, cx.waker()).is_pending());
+            assert!(poll_under(&mut other_first, &w1).is_pending());
+            assert!(poll_under(&mut own_first, &w1).is_pending());
+            assert!(poll_under(&mut own_first, &w2).is_pending());
+            assert!(poll_under(&mut other_first, &w2).is_pending());
+            assert!(poll_under(&mut other_first, cx.waker()).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        other_first.await;
+        mark("other_first");
+        assert!(poll_under(&mut own_first, &w1).is_ready());
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            // `own_first` fired at 1s and woke `w2` only: the task was not polled.
+            "[2s] it4 poll task #1",
+            "[2s] it4 other_first",
+        ]
+    );
+    assert_eq!((first.wakes(), second.wakes()), (0, 1));
+    assert_eq!(Arc::strong_count(&first), 1);
+    assert_eq!(Arc::strong_count(&second), 1);
+}
