@@ -32,7 +32,7 @@ impl fmt::Display for TaskId {
 
 /// What a wake queues: a spawned task's next step, or the main future's. A finished task's
 /// key goes stale, so its wakes find nothing. Whether a step is already queued is the loop's
-/// to know (`TaskEntry::queued`): a local wake touches only the loop's state.
+/// to know (the `QUEUED` flag in the cell's header, not an atomic).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     Task(Key),
