@@ -70,39 +70,71 @@ impl Word for Ready {
     }
 }
 
-/// A pending callback or timer. A `sleep`'s timer is an entry too, whose callback wakes the
-/// sleeping task; the sleep knows it fired when the entry is gone.
+/// A callback's or timer's id, with flags in its top bits: packed, so an entry's slab slot is
+/// 56 bytes, not 64, and a wake timer's 24. Never zero (ids start at 1), which gives
+/// `Option` a niche.
+#[derive(Clone, Copy)]
+struct IdFlags(NonZeroU64);
+
+/// The timer waits in the queue (is live).
+const LIVE: u64 = 1 << 63;
+/// A wake timer's `to` is a redirect entry.
+const REDIRECT: u64 = 1 << 62;
+
+impl IdFlags {
+    fn new(id: u64, live: bool) -> IdFlags {
+        debug_assert!(id > 0 && id < REDIRECT);
+        let flags = if live { LIVE } else { 0 };
+        IdFlags(NonZeroU64::new(id | flags).expect("ids start at 1"))
+    }
+
+    fn id(self) -> u64 {
+        self.0.get() & !(LIVE | REDIRECT)
+    }
+
+    fn has(self, flag: u64) -> bool {
+        self.0.get() & flag != 0
+    }
+
+    fn set(&mut self, flag: u64, on: bool) {
+        let bits = if on {
+            self.0.get() | flag
+        } else {
+            self.0.get() & !flag
+        };
+        self.0 = NonZeroU64::new(bits).expect("the id is never zero");
+    }
+}
+
+/// A pending callback or timer. A `sleep`'s timer is an entry too (unless it is a
+/// `WakeTimer`), whose callback wakes the sleeping task; the sleep knows it fired when the
+/// entry is gone.
 pub(crate) struct Entry {
     pub(crate) action: Action,
     pub(crate) location: &'static Location<'static>,
-    /// The id, and in the top bit whether the timer waits in the queue (is live): packed, so
-    /// an entry's slab slot is 56 bytes, not 64.
-    id_live: u64,
+    id: IdFlags,
 }
-
-const LIVE: u64 = 1 << 63;
 
 impl Entry {
     fn new(id: u64, action: Action, location: &'static Location<'static>, live: bool) -> Entry {
-        debug_assert!(id < LIVE);
         Entry {
             action,
             location,
-            id_live: if live { id | LIVE } else { id },
+            id: IdFlags::new(id, live),
         }
     }
 
     pub(crate) fn id(&self) -> u64 {
-        self.id_live & !LIVE
+        self.id.id()
     }
 
     /// True while the timer waits in the queue.
     fn in_heap(&self) -> bool {
-        self.id_live & LIVE != 0
+        self.id.has(LIVE)
     }
 
     fn leave_heap(&mut self) {
-        self.id_live &= !LIVE;
+        self.id.set(LIVE, false);
     }
 }
 
@@ -114,49 +146,40 @@ impl Entry {
 /// `Entry` (not in the heap, same id) that the timer runs in its place. The timer itself keeps
 /// its place in the queue.
 pub(crate) struct WakeTimer {
-    /// The task to queue, or the key of the redirect entry.
+    /// The task to queue, or (with `REDIRECT`) the key of the redirect entry.
     to: Key,
-    /// The id, `LIVE` while in the queue, `REDIRECT` when `to` is a redirect entry. Never
-    /// zero, which lets `Option<WakeTimer>` use it as its niche.
-    id_flags: NonZeroU64,
+    id: IdFlags,
 }
-
-const REDIRECT: u64 = 1 << 62;
 
 impl WakeTimer {
     fn new(id: u64, task: Key, live: bool) -> WakeTimer {
-        debug_assert!(id > 0 && id < REDIRECT);
-        let flags = if live { LIVE } else { 0 };
         WakeTimer {
             to: task,
-            id_flags: NonZeroU64::new(id | flags).expect("ids start at 1"),
+            id: IdFlags::new(id, live),
         }
     }
 
     fn id(&self) -> u64 {
-        self.id_flags.get() & !(LIVE | REDIRECT)
+        self.id.id()
     }
 
     fn in_heap(&self) -> bool {
-        self.id_flags.get() & LIVE != 0
+        self.id.has(LIVE)
     }
 
     fn leave_heap(&mut self) {
-        self.set_flag(LIVE, false);
+        self.id.set(LIVE, false);
     }
 
     /// The redirect entry's key, if the timer has one.
     fn redirect(&self) -> Option<Key> {
-        (self.id_flags.get() & REDIRECT != 0).then_some(self.to)
+        self.id.has(REDIRECT).then_some(self.to)
     }
 
-    fn set_flag(&mut self, flag: u64, on: bool) {
-        let bits = if on {
-            self.id_flags.get() | flag
-        } else {
-            self.id_flags.get() & !flag
-        };
-        self.id_flags = NonZeroU64::new(bits).expect("the id is never zero");
+    /// Points the timer at `to`: a task, or a redirect entry.
+    fn point_at(&mut self, to: Key, redirect: bool) {
+        self.to = to;
+        self.id.set(REDIRECT, redirect);
     }
 }
 
@@ -624,8 +647,7 @@ impl Core {
             match (action, redirect) {
                 (Action::Wake(task), redirect) => {
                     let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
-                    timer.to = task;
-                    timer.set_flag(REDIRECT, false);
+                    timer.point_at(task, false);
                     redirect
                         .and_then(|r| st.entries.remove(r))
                         .map(|e| e.action)
@@ -640,8 +662,7 @@ impl Core {
                 (action, None) => {
                     let r = st.entries.insert(Entry::new(id, action, location, false));
                     let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
-                    timer.to = r;
-                    timer.set_flag(REDIRECT, true);
+                    timer.point_at(r, true);
                     None
                 }
             }
