@@ -6,6 +6,7 @@
 //! call back into the loop (schedule, spawn, cancel, wake) at any point.
 
 use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -78,18 +79,20 @@ struct IdFlags(NonZeroU64);
 
 /// The timer waits in the queue (is live).
 const LIVE: u64 = 1 << 63;
-/// A wake timer's `to` is a redirect entry.
+/// A wake timer has a redirect entry.
 const REDIRECT: u64 = 1 << 62;
+/// A wake timer was cancelled after it fell due.
+const DROPPED: u64 = 1 << 61;
 
 impl IdFlags {
     fn new(id: u64, live: bool) -> IdFlags {
-        debug_assert!(id > 0 && id < REDIRECT);
+        debug_assert!(id > 0 && id < DROPPED);
         let flags = if live { LIVE } else { 0 };
         IdFlags(NonZeroU64::new(id | flags).expect("ids start at 1"))
     }
 
     fn id(self) -> u64 {
-        self.0.get() & !(LIVE | REDIRECT)
+        self.0.get() & !(LIVE | REDIRECT | DROPPED)
     }
 
     fn has(self, flag: u64) -> bool {
@@ -138,59 +141,66 @@ impl Entry {
     }
 }
 
-/// A wake timer registered under its own task's waker (a `sleep` awaited in the task): all
-/// it does is queue the task, so it needs neither a callback nor a call site, and its slot is
-/// under half an `Entry`'s. Its key is tagged, which tells it from an `Entry`'s key.
+/// A task's own wake timer: the timer of a `sleep` (or `interval`) awaited in the task,
+/// kept in the task's slot (`TaskEntry::wake`), so that firing it reads one slot, the one
+/// the task's step needs next anyway, and needs neither a callback nor a call site. Its key is
+/// the task's key, tagged, which tells it from an `Entry`'s key; its id tells it from a later
+/// wake timer of the same task (`TimerRef::seq` is the id). A task has at most one; a second
+/// concurrent sleep gets an `Entry` with `Action::Wake`.
 ///
-/// If the sleep is polled again under another waker, that waker goes into a redirect: an
-/// `Entry` (not in the heap, same id) that the timer runs in its place. The timer itself keeps
-/// its place in the queue.
+/// Its states: `LIVE` (waiting in the queue); neither flag (fell due, its ready item queued);
+/// `DROPPED` (cancelled after it fell due: the slot stays taken until its ready item, which
+/// carries no id, has gone by). If the sleep is polled under another waker, that waker goes
+/// into a redirect (`REDIRECT`, the entry's key in `State::redirects`): an `Entry` (not in
+/// the heap, same id) that runs in the timer's place. A timer whose task finished before it
+/// (the sleep outlived its task) moves to `State::orphans`.
+#[derive(Clone, Copy)]
 pub(crate) struct WakeTimer {
-    /// The task to queue, or (with `REDIRECT`) the key of the redirect entry.
-    to: Key,
     id: IdFlags,
 }
 
 impl WakeTimer {
-    fn new(id: u64, task: Key, live: bool) -> WakeTimer {
-        WakeTimer {
-            to: task,
-            id: IdFlags::new(id, live),
-        }
-    }
-
-    fn id(&self) -> u64 {
+    fn id(self) -> u64 {
         self.id.id()
     }
 
-    fn in_heap(&self) -> bool {
+    fn in_heap(self) -> bool {
         self.id.has(LIVE)
     }
 
-    fn leave_heap(&mut self) {
-        self.id.set(LIVE, false);
+    fn is_dropped(self) -> bool {
+        self.id.has(DROPPED)
     }
 
-    /// The redirect entry's key, if the timer has one.
-    fn redirect(&self) -> Option<Key> {
-        self.id.has(REDIRECT).then_some(self.to)
-    }
-
-    /// Points the timer at `to`: a task, or a redirect entry.
-    fn point_at(&mut self, to: Key, redirect: bool) {
-        self.to = to;
-        self.id.set(REDIRECT, redirect);
+    fn has_redirect(self) -> bool {
+        self.id.has(REDIRECT)
     }
 }
 
-/// True while the timer with this key (an `Entry`'s or, tagged, a `WakeTimer`'s) waits in the
-/// queue.
+/// A timer as the sleep or interval that waits on it holds it: its key, and its id, which
+/// tells it from a later wake timer of the same task.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimerKey {
+    key: Key,
+    id: NonZeroU64,
+}
+
+/// True while the timer `t` refers to waits in the queue.
 #[inline]
-fn timer_in_heap(entries: &Slab<Entry>, wakes: &Slab<WakeTimer>, key: Key) -> bool {
-    if key.is_tagged() {
-        wakes.get(key.untagged()).is_some_and(WakeTimer::in_heap)
+fn timer_live(
+    entries: &Slab<Entry>,
+    tasks: &Slab<TaskEntry>,
+    orphans: &BTreeMap<Key, WakeTimer>,
+    t: &TimerRef,
+) -> bool {
+    if t.key.is_tagged() {
+        let timer = match tasks.get(t.key.untagged()) {
+            Some(task) => task.wake,
+            None => orphans.get(&t.key).copied(),
+        };
+        timer.is_some_and(|w| w.in_heap() && w.id() == t.seq)
     } else {
-        entries.get(key).is_some_and(Entry::in_heap)
+        entries.get(t.key).is_some_and(Entry::in_heap)
     }
 }
 
@@ -249,10 +259,12 @@ pub(crate) struct State {
     pub(crate) iteration: u64,
     pub(crate) ready: ReadyQueue<Ready>,
     pub(crate) entries: Slab<Entry>,
-    wakes: Slab<WakeTimer>,
+    /// Wake timers whose task finished first, by key (see `WakeTimer`).
+    orphans: BTreeMap<Key, WakeTimer>,
+    /// The redirect entries of wake timers, by the timer's key.
+    redirects: BTreeMap<Key, Key>,
     heap: TimerQueue,
     live_timers: usize,
-    next_seq: u64,
     next_entry_id: u64,
     pub(crate) tasks: Slab<TaskEntry>,
     next_task_id: u64,
@@ -309,7 +321,7 @@ impl State {
     #[inline]
     fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
-            if timer_in_heap(&self.entries, &self.wakes, top.key) {
+            if timer_live(&self.entries, &self.tasks, &self.orphans, &top) {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -337,7 +349,7 @@ impl State {
         deadline: Instant,
         action: Action,
         location: &'static Location<'static>,
-    ) -> (Key, u64, Instant) {
+    ) -> (TimerKey, Instant) {
         let id = self.next_entry_id();
         let live = deadline != Instant::MAX;
         let deadline = if live && !self.chooser.is_fifo() {
@@ -346,14 +358,22 @@ impl State {
             deadline
         };
         let key = match action {
-            Action::Wake(task) => self.wakes.insert(WakeTimer::new(id, task, live)).tagged(),
+            Action::Wake(task) if live => match self.tasks.get_mut(task) {
+                Some(entry) if entry.wake.is_none() => {
+                    entry.wake = Some(WakeTimer {
+                        id: IdFlags::new(id, true),
+                    });
+                    task.tagged()
+                }
+                _ => self.entries.insert(Entry::new(id, action, location, live)),
+            },
             action => self.entries.insert(Entry::new(id, action, location, live)),
         };
         if live {
-            self.next_seq += 1;
+            // The id is the registration number: ids only grow, and a timer's is drawn here.
             self.heap.push(TimerRef {
                 deadline,
-                seq: self.next_seq,
+                seq: id,
                 key,
             });
             self.live_timers += 1;
@@ -361,17 +381,63 @@ impl State {
         }
         self.stats.timers_set += 1;
         self.record(|| Event::TimerSet { id, when: deadline });
-        (key, id, deadline)
+        let id = NonZeroU64::new(id).expect("ids start at 1");
+        (TimerKey { key, id }, deadline)
+    }
+
+    /// The wake timer with this (tagged) key, in its task's slot or orphaned; with `id`, only
+    /// if it is that timer.
+    fn wake_timer(&mut self, key: Key, id: Option<u64>) -> Option<&mut WakeTimer> {
+        let timer = match self.tasks.get_mut(key.untagged()) {
+            Some(task) => task.wake.as_mut(),
+            None => self.orphans.get_mut(&key),
+        }?;
+        id.is_none_or(|id| timer.id() == id).then_some(timer)
+    }
+
+    /// Frees the wake timer's place (the one `wake_timer` finds).
+    fn clear_wake(&mut self, key: Key) {
+        match self.tasks.get_mut(key.untagged()) {
+            Some(task) => task.wake = None,
+            None => {
+                self.orphans.remove(&key);
+            }
+        }
+    }
+
+    /// Removes a task's slot; its wake timer, if any, lives on as an orphan.
+    fn remove_task(&mut self, key: Key) -> Option<TaskEntry> {
+        let entry = self.tasks.remove(key)?;
+        if let Some(timer) = entry.wake {
+            self.orphans.insert(key.tagged(), timer);
+        }
+        Some(entry)
     }
 
     /// Takes a pending callback or timer out of the state, without counting it as cancelled:
     /// its id, whether it waited in the heap, and the entry to drop once the borrow is
-    /// released (a wake timer's redirect, if any).
-    fn take_entry(&mut self, key: Key) -> Option<(u64, bool, Option<Entry>)> {
+    /// released (a wake timer's redirect, if any). `id` picks the wake timer, when known.
+    fn take_entry(&mut self, key: Key, id: Option<u64>) -> Option<(u64, bool, Option<Entry>)> {
         if key.is_tagged() {
-            let timer = self.wakes.remove(key.untagged())?;
-            let redirect = timer.redirect().and_then(|k| self.entries.remove(k));
-            Some((timer.id(), timer.in_heap(), redirect))
+            let timer = self.wake_timer(key, id)?;
+            let taken = *timer;
+            if taken.is_dropped() {
+                return None;
+            }
+            if taken.in_heap() {
+                self.clear_wake(key);
+            } else {
+                // Its ready item is queued and knows no id: keep the place until it goes by.
+                timer.id.set(DROPPED, true);
+            }
+            let redirect = if taken.has_redirect() {
+                self.redirects
+                    .remove(&key)
+                    .and_then(|r| self.entries.remove(r))
+            } else {
+                None
+            };
+            Some((taken.id(), taken.in_heap(), redirect))
         } else {
             let entry = self.entries.remove(key)?;
             Some((entry.id(), entry.in_heap(), Some(entry)))
@@ -379,16 +445,16 @@ impl State {
     }
 
     /// Removes a pending entry; the caller drops what it returns once the borrow is released.
-    pub(crate) fn remove_entry(&mut self, key: Key) -> Option<Option<Entry>> {
-        let (id, in_heap, garbage) = self.take_entry(key)?;
+    pub(crate) fn remove_entry(&mut self, key: Key, id: u64) -> Option<Option<Entry>> {
+        let (id, in_heap, garbage) = self.take_entry(key, Some(id))?;
         if in_heap {
             self.live_timers -= 1;
             self.stats.timers_cancelled += 1;
             // Cancelled timers stay in the heap until they surface; rebuild it when they
             // outnumber the live ones, so churn (e.g. timeouts that never fire) stays bounded.
             if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
-                let (entries, wakes) = (&self.entries, &self.wakes);
-                self.heap.retain(|t| timer_in_heap(entries, wakes, t.key));
+                let (entries, tasks, orphans) = (&self.entries, &self.tasks, &self.orphans);
+                self.heap.retain(|t| timer_live(entries, tasks, orphans, t));
             }
         }
         self.record(|| Event::Cancel { id });
@@ -419,7 +485,7 @@ impl State {
                 break;
             }
             self.heap.pop();
-            if timer_in_heap(&self.entries, &self.wakes, top.key) {
+            if timer_live(&self.entries, &self.tasks, &self.orphans, &top) {
                 due.push(top);
             }
         }
@@ -445,9 +511,9 @@ impl State {
     #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
         let id = if top.key.is_tagged() {
-            match self.wakes.get_mut(top.key.untagged()) {
+            match self.wake_timer(top.key, Some(top.seq)) {
                 Some(timer) if timer.in_heap() => {
-                    timer.leave_heap();
+                    timer.id.set(LIVE, false);
                     timer.id()
                 }
                 _ => return,
@@ -550,10 +616,10 @@ impl Core {
                 iteration: 0,
                 ready: ReadyQueue::new(),
                 entries: Slab::new(),
-                wakes: Slab::new(),
+                orphans: BTreeMap::new(),
+                redirects: BTreeMap::new(),
                 heap: TimerQueue::default(),
                 live_timers: 0,
-                next_seq: 0,
                 next_entry_id: 0,
                 tasks: Slab::new(),
                 next_task_id: 0,
@@ -600,7 +666,8 @@ impl Core {
             return None;
         }
         if let Some(when) = when {
-            return Some(st.add_timer(when, Action::Call(f), location));
+            let (timer, deadline) = st.add_timer(when, Action::Call(f), location);
+            return Some((timer.key, timer.id.get(), deadline));
         }
         let id = st.next_entry_id();
         let key = st
@@ -616,7 +683,7 @@ impl Core {
         when: Instant,
         waker: &Waker,
         location: &'static Location<'static>,
-    ) -> Option<Key> {
+    ) -> Option<TimerKey> {
         let mut st = self.st.borrow_mut();
         if st.closed {
             return None;
@@ -630,7 +697,7 @@ impl Core {
     /// should `waker` be one the loop must call.
     pub(crate) fn poll_wake_timer(
         &self,
-        key: Key,
+        timer: TimerKey,
         waker: &Waker,
         location: &'static Location<'static>,
     ) -> bool {
@@ -638,31 +705,36 @@ impl Core {
         if st.closed {
             return false;
         }
+        let key = timer.key;
         let old = if key.is_tagged() {
-            let Some(timer) = st.wakes.get(key.untagged()) else {
+            let Some(found) = st.wake_timer(key, Some(timer.id.get())) else {
                 return true;
             };
-            let (id, redirect) = (timer.id(), timer.redirect());
-            let action = st.wake_action(waker);
-            match (action, redirect) {
-                (Action::Wake(task), redirect) => {
-                    let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
-                    timer.point_at(task, false);
+            let (id, redirect) = (found.id(), found.has_redirect());
+            match st.wake_action(waker) {
+                // The task the timer wakes by itself: no redirect needed.
+                Action::Wake(task) if task == key.untagged() => {
+                    let found = st.wake_timer(key, Some(id)).expect("timer just seen");
+                    found.id.set(REDIRECT, false);
                     redirect
+                        .then(|| st.redirects.remove(&key))
+                        .flatten()
                         .and_then(|r| st.entries.remove(r))
                         .map(|e| e.action)
                 }
-                (action, Some(r)) => {
+                action if redirect => {
+                    let r = st.redirects[&key];
                     let entry = st
                         .entries
                         .get_mut(r)
                         .expect("a redirect lives with its timer");
                     Some(std::mem::replace(&mut entry.action, action))
                 }
-                (action, None) => {
+                action => {
                     let r = st.entries.insert(Entry::new(id, action, location, false));
-                    let timer = st.wakes.get_mut(key.untagged()).expect("timer just seen");
-                    timer.point_at(r, true);
+                    st.redirects.insert(key, r);
+                    let found = st.wake_timer(key, Some(id)).expect("timer just seen");
+                    found.id.set(REDIRECT, true);
                     None
                 }
             }
@@ -680,11 +752,16 @@ impl Core {
     }
 
     /// Cancels a pending callback or timer; true if it was pending and now will not run.
-    pub(crate) fn cancel_entry(&self, key: Key) -> bool {
-        let removed = self.st.borrow_mut().remove_entry(key);
+    pub(crate) fn cancel_entry(&self, key: Key, id: u64) -> bool {
+        let removed = self.st.borrow_mut().remove_entry(key, id);
         let was_pending = removed.is_some();
         drop(removed);
         was_pending
+    }
+
+    /// Cancels a sleep's or interval's timer.
+    pub(crate) fn cancel_timer(&self, timer: TimerKey) {
+        self.cancel_entry(timer.key, timer.id.get());
     }
 
     pub(crate) fn spawn<F>(
@@ -729,6 +806,7 @@ impl Core {
                 id,
                 spawned_at,
                 name,
+                wake: None,
             }
         });
         let cell = join.expect("inserted");
@@ -957,18 +1035,31 @@ impl Core {
     #[inline]
     fn run_wake_timer(&self, key: Key) -> Result<(), LoopError> {
         let mut st = self.st.borrow_mut();
-        let Some(timer) = st.wakes.get(key.untagged()) else {
+        // The timer this item was queued for: the only one of its key not in the heap.
+        let Some(timer) = st.wake_timer(key, None).copied() else {
             return Ok(());
         };
-        let (id, redirect) = (timer.id(), timer.redirect());
+        if timer.in_heap() {
+            return Ok(());
+        }
+        if timer.is_dropped() {
+            st.clear_wake(key);
+            return Ok(());
+        }
+        let id = timer.id();
+        let redirect = timer
+            .has_redirect()
+            .then(|| st.redirects.get(&key).copied())
+            .flatten();
         let location = redirect
             .and_then(|r| st.entries.get(r))
             .map_or_else(wake_site, |e| e.location);
         let who = Who::Callback(id, location);
         self.take_step(&mut st, Ready::Entry(key), &who)?;
-        let timer = st.wakes.remove(key.untagged()).expect("timer just seen");
+        st.clear_wake(key);
         match redirect {
             Some(r) => {
+                st.redirects.remove(&key);
                 let entry = st
                     .entries
                     .remove(r)
@@ -977,7 +1068,7 @@ impl Core {
             }
             None => {
                 st.record(|| Event::CallbackRun { id });
-                st.push_target(Target::Task(timer.to));
+                st.push_target(Target::Task(key.untagged()));
             }
         }
         Ok(())
@@ -1010,7 +1101,7 @@ impl Core {
         // below if the step limit stops this one.
         entry.cell.set_queued(false);
         if entry.cell.cancel_requested() {
-            st.tasks.remove(key);
+            st.remove_task(key);
             st.record(|| Event::TaskCancel { task: id });
             st.blocked = Duration::ZERO;
             drop(st);
@@ -1039,14 +1130,14 @@ impl Core {
             Ok(Poll::Pending) => self.after_step(&who, None, false),
             Ok(Poll::Ready(())) => {
                 let mut st = self.st.borrow_mut();
-                let entry = st.tasks.remove(key);
+                let entry = st.remove_task(key);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
                 drop(entry);
                 self.after_step(&who, None, false);
             }
             Err(payload) => {
-                let entry = self.st.borrow_mut().tasks.remove(key);
+                let entry = self.st.borrow_mut().remove_task(key);
                 drop(entry);
                 let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
                 task.fail(JoinError::Panicked(panic_message(&*payload)));
@@ -1199,7 +1290,7 @@ impl Core {
             let mut callbacks = Vec::new();
             for item in ready {
                 if let Ready::Entry(key) = item {
-                    if let Some((_, _, Some(e))) = st.take_entry(key) {
+                    if let Some((_, _, Some(e))) = st.take_entry(key, None) {
                         callbacks.push(e);
                     }
                 }
@@ -1213,11 +1304,12 @@ impl Core {
             timers.sort();
             let mut pending: Vec<Entry> = timers
                 .into_iter()
-                .filter_map(|(_, _, key)| st.take_entry(key).and_then(|(_, _, e)| e))
+                .filter_map(|(_, id, key)| st.take_entry(key, Some(id)).and_then(|(_, _, e)| e))
                 .collect();
             // Timers at Instant::MAX are not in the heap: last, in registration order. (A
             // wake timer's redirect has the timer's id.)
-            st.wakes.drain();
+            st.orphans.clear();
+            st.redirects.clear();
             let mut never = st.entries.drain();
             never.sort_by_key(Entry::id);
             pending.extend(never);

@@ -179,7 +179,7 @@ impl CallbackHandle {
         let (Some(core), Some(key)) = (self.core.upgrade(), self.key) else {
             return false;
         };
-        let cancelled = core.cancel_entry(key);
+        let cancelled = core.cancel_entry(key, self.id);
         if cancelled {
             self.cancelled.set(true);
         }

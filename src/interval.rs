@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 
-use crate::core::Core;
-use crate::slab::Key;
+use crate::core::{Core, TimerKey};
 use crate::Instant;
 
 /// What an [`Interval`] does with ticks it could not deliver on time (the task was busy, or
@@ -35,7 +34,7 @@ pub struct Interval {
     location: &'static Location<'static>,
     /// The next tick, fixed at the first poll.
     next: Option<Instant>,
-    timer: Option<(Rc<Core>, Key)>,
+    timer: Option<(Rc<Core>, TimerKey)>,
 }
 
 /// Ticks every `period` of virtual time; the first tick is one period after the first poll.
@@ -133,7 +132,7 @@ impl Stream for Interval {
 impl Drop for Interval {
     fn drop(&mut self) {
         if let Some((core, key)) = self.timer.take() {
-            core.cancel_entry(key);
+            core.cancel_timer(key);
         }
     }
 }

@@ -8,9 +8,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::core::Core;
+use crate::core::{Core, TimerKey};
 use crate::instant::nanos;
-use crate::slab::Key;
 use crate::Instant;
 
 /// Completes `duration` after its first poll; see [`sleep`].
@@ -21,7 +20,7 @@ pub struct Sleep {
     when: u64,
     phase: Phase,
     /// The wake timer, while waiting (`None` on a closed loop: it never completes).
-    timer: Option<Key>,
+    timer: Option<TimerKey>,
     core: Option<Rc<Core>>,
 }
 
@@ -128,7 +127,7 @@ fn timer_site() -> &'static Location<'static> {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let (Some(core), Some(key)) = (&self.core, self.timer) {
-            core.cancel_entry(key);
+            core.cancel_timer(key);
         }
     }
 }

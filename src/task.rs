@@ -9,7 +9,7 @@ use std::rc::{self, Rc};
 use std::task::{Context, Poll};
 
 use crate::cell::{JoinRef, TaskRef};
-use crate::core::Core;
+use crate::core::{Core, WakeTimer};
 use crate::error::{JoinError, TaskInfo};
 use crate::slab::Key;
 
@@ -47,6 +47,8 @@ pub(crate) struct TaskEntry {
     /// A thin pointer keeps the entry small. (Whether a step is queued, and whether a cancel
     /// was asked for, are flags in the cell's header.)
     pub(crate) name: Option<Rc<String>>,
+    /// The task's own wake timer, if one is pending (see `WakeTimer`).
+    pub(crate) wake: Option<WakeTimer>,
 }
 
 impl TaskEntry {

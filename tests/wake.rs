@@ -660,3 +660,112 @@ fn a_sleep_wakes_only_the_waker_of_its_last_poll() {
     assert_eq!(Arc::strong_count(&first), 1);
     assert_eq!(Arc::strong_count(&second), 1);
 }
+
+#[test]
+fn a_cancelled_sleep_does_not_wake_a_later_sleep_of_its_task() {
+    // A task's own sleep keeps its timer in the task's slot; a cancelled one leaves its
+    // timer in the queue until it surfaces. That stale timer must neither wake the task's
+    // next sleep early nor draw the clock to its deadline.
+    let mut lp = EventLoop::builder().trace(true).build();
+    lp.spawn(async {
+        // Cancelled at 1s; its timer (10s) stays queued.
+        assert!(simloop::timeout(secs(1), sleep(secs(10))).await.is_err());
+        mark("timed out");
+        sleep(secs(20)).await;
+        mark("slept 20s");
+        // Cancelled after one poll (deadline 121s), then a shorter sleep.
+        let mut long = Box::pin(sleep(secs(100)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut long, cx.waker()).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(long);
+        sleep(secs(1)).await;
+        mark("slept 1s");
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[1s] it3 poll task #1",
+            "[1s] it3 timed out",
+            "[21s] it5 poll task #1",
+            "[21s] it5 slept 20s",
+            "[22s] it7 poll task #1",
+            "[22s] it7 slept 1s",
+        ]
+    );
+    assert_eq!(lp.time(), at_secs(22));
+}
+
+#[test]
+fn a_sleep_that_outlives_its_task_still_fires_at_its_deadline() {
+    // A task returns a sleep it polled once: the timer outlives the task and completes the
+    // sleep for whoever polls it next. Another such sleep, dropped, draws nothing.
+    let mut lp = EventLoop::builder().trace(true).build();
+    let made = lp.spawn(async {
+        let mut kept = Box::pin(sleep(secs(3)));
+        let mut dropped = Box::pin(sleep(secs(5)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut kept, cx.waker()).is_pending());
+            assert!(poll_under(&mut dropped, cx.waker()).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        (kept, dropped)
+    });
+    let (kept, dropped) = lp.run_until_complete(made).unwrap().unwrap();
+    assert_eq!(lp.time(), at_secs(0));
+    drop(dropped);
+    lp.run_until_complete(async {
+        kept.await;
+        mark("kept sleep done");
+    })
+    .unwrap();
+    assert_eq!(
+        timeline(&lp),
+        ["[0s] it1 poll task #1", "[3s] it5 kept sleep done"]
+    );
+    lp.run().unwrap();
+    assert_eq!(lp.time(), at_secs(3));
+}
+
+#[test]
+fn a_sleep_cancelled_after_it_fell_due_wakes_nothing() {
+    // The task is queued (by a message) before its due sleep's timer runs: polled first, it
+    // drops that sleep and starts another; the dropped one's timer then runs and does
+    // nothing, and the new one wakes the task as usual.
+    let mut lp = EventLoop::builder().trace(true).build();
+    let (tx, mut rx) = oneshot::channel::<()>();
+    lp.spawn(async move {
+        let mut due = Box::pin(sleep(secs(0)));
+        poll_fn(|cx| {
+            if std::pin::Pin::new(&mut rx).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            assert!(poll_under(&mut due, cx.waker()).is_pending());
+            Poll::Pending
+        })
+        .await;
+        drop(due);
+        mark("message first");
+        sleep(secs(0)).await;
+        mark("slept");
+    });
+    lp.call_soon(move || tx.send(()).unwrap());
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[0s] it2 poll task #1",
+            "[0s] it2 message first",
+            "[0s] it4 poll task #1",
+            "[0s] it4 slept",
+        ]
+    );
+    let stats = lp.stats();
+    assert_eq!((stats.timers_fired, stats.timers_cancelled), (2, 0));
+}
