@@ -514,7 +514,12 @@ impl State {
             match self.wake_timer(top.key, Some(top.seq)) {
                 Some(timer) if timer.in_heap() => {
                     timer.id.set(LIVE, false);
-                    timer.id()
+                    let id = timer.id();
+                    // Its step will need the task's header: start loading it now.
+                    if let Some(task) = self.tasks.get(top.key.untagged()) {
+                        task.cell.prefetch();
+                    }
+                    id
                 }
                 _ => return,
             }
