@@ -511,15 +511,19 @@ impl State {
     #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
         let id = if top.key.is_tagged() {
-            match self.wake_timer(top.key, Some(top.seq)) {
-                Some(timer) if timer.in_heap() => {
-                    timer.id.set(LIVE, false);
-                    let id = timer.id();
+            // Looked up here rather than through `wake_timer`, to prefetch on the way.
+            let timer = match self.tasks.get_mut(top.key.untagged()) {
+                Some(task) => {
                     // Its step will need the task's header: start loading it now.
-                    if let Some(task) = self.tasks.get(top.key.untagged()) {
-                        task.cell.prefetch();
-                    }
-                    id
+                    task.cell.prefetch();
+                    task.wake.as_mut()
+                }
+                None => self.orphans.get_mut(&top.key),
+            };
+            match timer {
+                Some(timer) if timer.in_heap() && timer.id() == top.seq => {
+                    timer.id.set(LIVE, false);
+                    timer.id()
                 }
                 _ => return,
             }
@@ -700,16 +704,40 @@ impl Core {
     /// True once the wake timer has run; otherwise it will wake `waker`. (A closed loop
     /// dropped every timer: its sleeps never complete.) `location` names the timer's site,
     /// should `waker` be one the loop must call.
+    #[inline]
     pub(crate) fn poll_wake_timer(
         &self,
         timer: TimerKey,
         waker: &Waker,
         location: &'static Location<'static>,
     ) -> bool {
-        let mut st = self.st.borrow_mut();
-        if st.closed {
-            return false;
+        // The common case, a timer that has run, without the weight of the rest.
+        {
+            let mut st = self.st.borrow_mut();
+            if st.closed {
+                return false;
+            }
+            let gone = if timer.key.is_tagged() {
+                st.wake_timer(timer.key, Some(timer.id.get())).is_none()
+            } else {
+                st.entries.get(timer.key).is_none()
+            };
+            if gone {
+                return true;
+            }
         }
+        self.rewake_timer(timer, waker, location)
+    }
+
+    /// The rest of `poll_wake_timer`, for a timer still pending: makes it wake `waker`.
+    #[inline(never)]
+    fn rewake_timer(
+        &self,
+        timer: TimerKey,
+        waker: &Waker,
+        location: &'static Location<'static>,
+    ) -> bool {
+        let mut st = self.st.borrow_mut();
         let key = timer.key;
         let old = if key.is_tagged() {
             let Some(found) = st.wake_timer(key, Some(timer.id.get())) else {
@@ -719,11 +747,13 @@ impl Core {
             match st.wake_action(waker) {
                 // The task the timer wakes by itself: no redirect needed.
                 Action::Wake(task) if task == key.untagged() => {
+                    if !redirect {
+                        return false;
+                    }
                     let found = st.wake_timer(key, Some(id)).expect("timer just seen");
                     found.id.set(REDIRECT, false);
-                    redirect
-                        .then(|| st.redirects.remove(&key))
-                        .flatten()
+                    st.redirects
+                        .remove(&key)
                         .and_then(|r| st.entries.remove(r))
                         .map(|e| e.action)
                 }
@@ -976,8 +1006,9 @@ impl Core {
             // A failure of the previous step ends the run before the next one is taken.
             let item = {
                 let mut st = self.st.borrow_mut();
-                if let Some(err) = st.failure.take() {
-                    return Err(err);
+                // Tested before taken: taking moves the whole (large) error even when none.
+                if st.failure.is_some() {
+                    return Err(st.failure.take().expect("just tested"));
                 }
                 st.next_item(remaining)
             };
@@ -998,10 +1029,10 @@ impl Core {
             }
         }
         let mut st = self.st.borrow_mut();
-        match st.failure.take() {
-            Some(err) => Err(err),
-            None => Ok(st.stopping),
+        if st.failure.is_some() {
+            return Err(st.failure.take().expect("just tested"));
         }
+        Ok(st.stopping)
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
@@ -1054,26 +1085,39 @@ impl Core {
         let id = timer.id();
         let redirect = timer
             .has_redirect()
-            .then(|| st.redirects.get(&key).copied())
+            .then(|| st.redirects.remove(&key))
             .flatten();
         let location = redirect
             .and_then(|r| st.entries.get(r))
             .map_or_else(wake_site, |e| e.location);
         let who = Who::Callback(id, location);
-        self.take_step(&mut st, Ready::Entry(key), &who)?;
-        st.clear_wake(key);
-        match redirect {
-            Some(r) => {
-                st.redirects.remove(&key);
-                let entry = st
-                    .entries
-                    .remove(r)
-                    .expect("a redirect lives with its timer");
-                self.run_action(st, id, entry.action, &who);
+        if let Err(e) = self.take_step(&mut st, Ready::Entry(key), &who) {
+            if let Some(r) = redirect {
+                st.redirects.insert(key, r);
+            }
+            return Err(e);
+        }
+        if let Some(r) = redirect {
+            st.clear_wake(key);
+            let entry = st
+                .entries
+                .remove(r)
+                .expect("a redirect lives with its timer");
+            self.run_action(st, id, entry.action, &who);
+            return Ok(());
+        }
+        st.record(|| Event::CallbackRun { id });
+        // What `clear_wake` and `push_target` would do, with one lookup.
+        match st.tasks.get_mut(key.untagged()) {
+            Some(task) => {
+                task.wake = None;
+                if !task.cell.is_queued() {
+                    task.cell.set_queued(true);
+                    st.ready.push_back(Ready::Task(key.untagged()));
+                }
             }
             None => {
-                st.record(|| Event::CallbackRun { id });
-                st.push_target(Target::Task(key.untagged()));
+                st.orphans.remove(&key);
             }
         }
         Ok(())

@@ -39,12 +39,13 @@ impl<T: Word> ReadyQueue<T> {
         self.len == 0
     }
 
-    #[inline]
+    #[inline(always)]
     fn index(&self, i: usize) -> usize {
         (self.head + i) & (self.slots.len() - 1)
     }
 
-    #[inline]
+    // `always`: in the middle of the run loop, the compiler left it out of line.
+    #[inline(always)]
     pub(crate) fn push_back(&mut self, item: T) {
         if self.len == self.slots.len() {
             self.grow();
@@ -63,7 +64,7 @@ impl<T: Word> ReadyQueue<T> {
         self.len += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop_front(&mut self) -> Option<T> {
         if self.len == 0 {
             return None;

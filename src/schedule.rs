@@ -163,6 +163,7 @@ impl Schedule {
             Source::Bytes(b) => Live::Bytes(b.clone(), 0),
         };
         Chooser {
+            fifo: self.is_fifo(),
             source,
             taken: Vec::new(),
             jitter: self.jitter,
@@ -342,6 +343,8 @@ pub(crate) enum Candidate {
 /// A schedule being taken: makes the choices and records them.
 #[derive(Debug)]
 pub(crate) struct Chooser {
+    /// `is_fifo`, worked out once: the run loop asks several times per timer.
+    fifo: bool,
     source: Live,
     taken: Vec<u32>,
     jitter: Option<Duration>,
@@ -367,8 +370,9 @@ struct Pct {
 }
 
 impl Chooser {
+    #[inline]
     pub(crate) fn is_fifo(&self) -> bool {
-        matches!(self.source, Live::Fifo) && self.jitter.is_none()
+        self.fifo
     }
 
     /// A choice among `n` options (`n >= 2`), 0 being FIFO. Recorded.

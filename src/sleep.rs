@@ -94,14 +94,7 @@ impl Future for Sleep {
         match this.phase {
             Phase::Done => Poll::Ready(()),
             Phase::Relative | Phase::Absolute => {
-                let core = crate::context::core("sleep()");
-                if this.phase == Phase::Relative {
-                    this.when = (core.now() + Duration::from_nanos(this.when)).as_nanos();
-                }
-                this.phase = Phase::Waiting;
-                let deadline = Instant::from_nanos(this.when);
-                this.timer = core.add_wake_timer(deadline, cx.waker(), timer_site());
-                this.core = Some(core);
+                this.register(cx);
                 Poll::Pending
             }
             Phase::Waiting => {
@@ -116,6 +109,22 @@ impl Future for Sleep {
                 Poll::Ready(())
             }
         }
+    }
+}
+
+impl Sleep {
+    /// The first poll: fixes the deadline and registers the timer. Out of line, which keeps
+    /// `poll` light for the polls after it.
+    #[inline(never)]
+    fn register(&mut self, cx: &mut Context<'_>) {
+        let core = crate::context::core("sleep()");
+        if self.phase == Phase::Relative {
+            self.when = (core.now() + Duration::from_nanos(self.when)).as_nanos();
+        }
+        self.phase = Phase::Waiting;
+        let deadline = Instant::from_nanos(self.when);
+        self.timer = core.add_wake_timer(deadline, cx.waker(), timer_site());
+        self.core = Some(core);
     }
 }
 

@@ -104,6 +104,7 @@ impl TimerQueue {
         self.len
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, timer: TimerRef) {
         self.len += 1;
         let d = timer.deadline.as_nanos();
@@ -186,7 +187,15 @@ impl TimerQueue {
     }
 
     /// Removes the minimum timer.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<TimerRef> {
+        // After a `peek`, the minimum is at the front of `due`, unless `early` has one.
+        if self.early.is_empty() {
+            if let Some(t) = self.due.pop_front() {
+                self.len -= 1;
+                return Some(t);
+            }
+        }
         self.peek()?;
         self.len -= 1;
         if let Some(Reverse(t)) = self.early.pop() {
