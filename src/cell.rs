@@ -420,18 +420,10 @@ impl TaskRef {
         self.header().flag(DETACHED)
     }
 
-    /// Starts loading the header into the cache, for a step about to need it: a firing timer
-    /// finds the task's slot first, then its header, each a likely cache miss.
+    /// Starts loading the header into the cache, for a step about to need it.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint: it never faults and changes nothing the program can
-        // observe. (Safe to call from Rust 1.87 on; the block keeps the MSRV.)
-        #[allow(unused_unsafe)]
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr().cast::<i8>());
-        }
+        crate::prefetch::prefetch(self.ptr.as_ptr());
     }
 
     /// True while a step of the task sits in the ready queue.

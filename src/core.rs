@@ -469,6 +469,12 @@ impl State {
         }
         while let Some(top) = self.heap.peek() {
             if top.deadline > self.now {
+                // The next timer to fire: its slot will be read first thing then.
+                if top.key.is_tagged() {
+                    self.tasks.prefetch(top.key.untagged());
+                } else {
+                    self.entries.prefetch(top.key);
+                }
                 break;
             }
             self.heap.pop();

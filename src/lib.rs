@@ -258,6 +258,7 @@ mod explore;
 mod handle;
 mod instant;
 mod interval;
+mod prefetch;
 #[cfg(feature = "proptest")]
 pub mod proptest;
 mod ready;

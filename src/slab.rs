@@ -143,6 +143,12 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    /// Starts loading `key`'s slot into the cache, for a lookup coming soon.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: Key) {
+        crate::prefetch::prefetch(self.slots.as_ptr().wrapping_add(key.index as usize));
+    }
+
     /// Removes every value, in slot order.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.len);
