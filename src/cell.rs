@@ -50,10 +50,8 @@ const MAIN: u8 = 1 << 1;
 const DONE: u8 = 1 << 2;
 /// The `JoinHandle` was dropped.
 const DETACHED: u8 = 1 << 3;
-/// A step of the task sits in the ready queue.
-const QUEUED: u8 = 1 << 4;
 /// A cancel was asked for; the next step drops the future.
-const CANCEL: u8 = 1 << 5;
+const CANCEL: u8 = 1 << 4;
 
 struct VTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
@@ -424,15 +422,6 @@ impl TaskRef {
     #[inline]
     pub(crate) fn prefetch(&self) {
         crate::prefetch::prefetch(self.ptr.as_ptr());
-    }
-
-    /// True while a step of the task sits in the ready queue.
-    pub(crate) fn is_queued(&self) -> bool {
-        self.header().flag(QUEUED)
-    }
-
-    pub(crate) fn set_queued(&self, queued: bool) {
-        self.header().set_flag(QUEUED, queued);
     }
 
     /// True once a cancel was asked for.

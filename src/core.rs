@@ -570,7 +570,7 @@ impl State {
                     Candidate::Callback
                 }
                 Ready::Task(key) => {
-                    Candidate::Task(self.tasks.get(key).map_or(u64::MAX, |t| t.id.0))
+                    Candidate::Task(self.tasks.get(key).map_or(u64::MAX, |t| t.id().0))
                 }
                 Ready::Main(_) => Candidate::Task(0),
             };
@@ -595,9 +595,9 @@ impl State {
     fn push_target(&mut self, target: Target) {
         match target {
             Target::Task(key) => {
-                if let Some(task) = self.tasks.get(key) {
-                    if !task.cell.is_queued() {
-                        task.cell.set_queued(true);
+                if let Some(task) = self.tasks.get_mut(key) {
+                    if !task.is_queued() {
+                        task.set_queued(true);
                         self.ready.push_back(Ready::Task(key));
                     }
                 }
@@ -840,15 +840,9 @@ impl Core {
         let mut join = None;
         let key = st.tasks.insert_with(|key| {
             let (task, join_ref) = TaskRef::new(Target::Task(key), &self.remote, Some(future));
-            task.set_queued(true); // its first step, queued below
             join = Some(join_ref);
-            TaskEntry {
-                cell: task,
-                id,
-                spawned_at,
-                name,
-                wake: None,
-            }
+            // Its first step, queued below.
+            TaskEntry::new(task, id, spawned_at, name)
         });
         let cell = join.expect("inserted");
         st.ready.push_back(Ready::Task(key));
@@ -1117,8 +1111,8 @@ impl Core {
         match st.tasks.get_mut(key.untagged()) {
             Some(task) => {
                 task.wake = None;
-                if !task.cell.is_queued() {
-                    task.cell.set_queued(true);
+                if !task.is_queued() {
+                    task.set_queued(true);
                     st.ready.push_back(Ready::Task(key.untagged()));
                 }
             }
@@ -1150,11 +1144,11 @@ impl Core {
         let Some(entry) = st.tasks.get_mut(key) else {
             return Ok(());
         };
-        let (task, id) = (entry.cell.clone(), entry.id);
+        let (task, id) = (entry.cell.clone(), entry.id());
         let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
         // Cleared before the poll, so a wake during the poll queues the next step; set again
         // below if the step limit stops this one.
-        entry.cell.set_queued(false);
+        entry.set_queued(false);
         if entry.cell.cancel_requested() {
             st.remove_task(key);
             st.record(|| Event::TaskCancel { task: id });
@@ -1167,7 +1161,9 @@ impl Core {
             return Ok(());
         }
         if let Err(e) = self.take_step(&mut st, Ready::Task(key), &who) {
-            task.set_queued(true);
+            if let Some(entry) = st.tasks.get_mut(key) {
+                entry.set_queued(true);
+            }
             return Err(e);
         }
         let waker = task.waker();
@@ -1370,9 +1366,9 @@ impl Core {
             pending.extend(never);
             st.live_timers = 0;
             let mut tasks = st.tasks.drain();
-            tasks.sort_by_key(|t| t.id);
+            tasks.sort_by_key(TaskEntry::id);
             for t in &tasks {
-                let task = t.id;
+                let task = t.id();
                 st.record(|| Event::TaskCancel { task });
             }
             (callbacks, pending, tasks)

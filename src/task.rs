@@ -32,7 +32,7 @@ impl fmt::Display for TaskId {
 
 /// What a wake queues: a spawned task's next step, or the main future's. A finished task's
 /// key goes stale, so its wakes find nothing. Whether a step is already queued is the loop's
-/// to know (the `QUEUED` flag in the cell's header, not an atomic).
+/// to know (a flag in the task's entry, not an atomic).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     Task(Key),
@@ -42,19 +42,58 @@ pub(crate) enum Target {
 /// A spawned task as the loop stores it: the shared cell, and what only the loop needs.
 pub(crate) struct TaskEntry {
     pub(crate) cell: TaskRef,
-    pub(crate) id: TaskId,
+    /// The task's id, with `QUEUED` in its top bit (ids never get there): whether a step sits
+    /// in the ready queue is read at every wake, and here it costs no bytes and no visit to
+    /// the cell's header.
+    id: u64,
     pub(crate) spawned_at: &'static Location<'static>,
-    /// A thin pointer keeps the entry small. (Whether a step is queued, and whether a cancel
-    /// was asked for, are flags in the cell's header.)
+    /// A thin pointer keeps the entry small. (Whether a cancel was asked for is a flag in the
+    /// cell's header.)
     pub(crate) name: Option<Rc<String>>,
     /// The task's own wake timer, if one is pending (see `WakeTimer`).
     pub(crate) wake: Option<WakeTimer>,
 }
 
+const QUEUED: u64 = 1 << 63;
+
 impl TaskEntry {
+    /// A task's entry, with its first step queued.
+    pub(crate) fn new(
+        cell: TaskRef,
+        id: TaskId,
+        spawned_at: &'static Location<'static>,
+        name: Option<Rc<String>>,
+    ) -> TaskEntry {
+        assert!(id.0 < QUEUED, "task ids ran out");
+        TaskEntry {
+            cell,
+            id: id.0 | QUEUED,
+            spawned_at,
+            name,
+            wake: None,
+        }
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        TaskId(self.id & !QUEUED)
+    }
+
+    /// True while a step of the task sits in the ready queue.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.id & QUEUED != 0
+    }
+
+    pub(crate) fn set_queued(&mut self, queued: bool) {
+        self.id = if queued {
+            self.id | QUEUED
+        } else {
+            self.id & !QUEUED
+        };
+    }
+
     pub(crate) fn info(&self) -> TaskInfo {
         TaskInfo {
-            id: self.id,
+            id: self.id(),
             name: self.name.as_deref().cloned(),
             spawned_at: self.spawned_at,
         }
