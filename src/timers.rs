@@ -12,10 +12,11 @@
 //! among the 2048.
 //!
 //! Bucket 0 (`due`) holds the timers whose deadline is exactly the last minimum, in
-//! registration order: they are sorted by `seq` when the bucket is refilled, and a timer
-//! pushed later for that same deadline has the largest `seq` yet, so it goes to the back.
-//! Keying the buckets on the deadline alone (not on deadline and `seq`) keeps ties from
-//! travelling down 64 more buckets.
+//! registration order, with no sorting: timers of one deadline always share a bucket, which
+//! they reach in registration order (pushed in that order, or moved together by a spread that
+//! keeps their order), and a timer pushed later for that same deadline has the largest `seq`
+//! yet, so it goes to the back. Keying the buckets on the deadline alone (not on deadline and
+//! `seq`) keeps ties from travelling down 64 more buckets.
 //!
 //! A deadline below the last minimum (possible after the loop peeked at a timer it then did
 //! not jump to, e.g. at the end of `run_until`) goes to a small ordinary heap, `early`, which
@@ -163,25 +164,32 @@ impl TimerQueue {
             let b = self.lowest_occupied()?;
             let mut items = std::mem::take(&mut self.buckets[b]);
             self.clear(b);
-            self.last = items
+            let last = items
                 .iter()
                 .map(|t| t.deadline.as_nanos())
                 .min()
                 .expect("occupied bucket");
-            for t in items.drain(..) {
-                match bucket_of(t.deadline.as_nanos(), self.last) {
+            self.last = last;
+            // Each timer lands below `b`: they all agree with `last` from the digit of `b` up.
+            for &t in &items {
+                match bucket_of(t.deadline.as_nanos(), last) {
                     None => self.due.push_back(t),
                     Some(nb) => self.put(nb, t),
                 }
             }
-            // Timers of one deadline reach `due` in bucket order; registration order rules.
-            if self.due.len() > 1 {
-                self.due.make_contiguous().sort_unstable_by_key(|t| t.seq);
-            }
-            // Keep the emptied vector's capacity for the next timers of that bucket.
-            if self.buckets[b].is_empty() {
-                self.buckets[b] = items;
-            }
+            // Timers of one deadline always share a bucket (each bucket is a function of the
+            // deadline and `last`), which they reached in registration order: pushed in that
+            // order, or moved together by a spread, which keeps their order. So `due` needs
+            // no sort.
+            debug_assert!(self
+                .due
+                .iter()
+                .zip(self.due.iter().skip(1))
+                .all(|(a, b)| a.seq < b.seq));
+            // Keep the vector's capacity for the next timers of that bucket.
+            debug_assert!(self.buckets[b].is_empty());
+            items.clear();
+            self.buckets[b] = items;
         }
         self.due.front().copied()
     }
