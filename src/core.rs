@@ -275,6 +275,9 @@ pub(crate) struct State {
     redirects: BTreeMap<Key, Key>,
     heap: TimerQueue,
     live_timers: usize,
+    /// While the iteration's promotion runs: true as long as the ready queue holds only the
+    /// wake timers of tasks, without redirects, just promoted (see `run_wakes_now`).
+    wakes_only: bool,
     next_entry_id: u64,
     pub(crate) tasks: Slab<TaskEntry>,
     next_task_id: u64,
@@ -539,6 +542,7 @@ impl State {
             match timer {
                 Some(timer) if timer.in_heap() && timer.id() == top.seq => {
                     timer.id.set(LIVE, false);
+                    self.wakes_only &= !timer.has_redirect();
                     timer.id()
                 }
                 _ => return,
@@ -547,6 +551,7 @@ impl State {
             match self.entries.get_mut(top.key) {
                 Some(entry) if entry.in_heap() => {
                     entry.leave_heap();
+                    self.wakes_only = false;
                     entry.id()
                 }
                 _ => return,
@@ -561,18 +566,12 @@ impl State {
     }
 
     /// Runs the batch at once if it is nothing but wake timers of tasks (without redirects)
-    /// that just fell due: the steps `run_wake_timer` would take one by one, in the same
+    /// that just fell due (`wakes_only`): the steps `run_wake_timer` would take one by one, in the same
     /// order, counted and recorded the same, without the per-step round trip. The tasks they
     /// queue go behind, for the next iteration, as always. False (having done nothing) if
     /// the batch holds anything else. Not under a step limit, which may stop a batch midway.
     fn run_wakes_now(&mut self) -> bool {
-        let (tasks, orphans) = (&self.tasks, &self.orphans);
-        let all_wakes = self.ready.iter().all(|item| match item {
-            Ready::Entry(key) if key.is_tagged() => find_wake(tasks, orphans, key)
-                .is_some_and(|w| !w.in_heap() && !w.is_dropped() && !w.has_redirect()),
-            _ => false,
-        });
-        if !all_wakes {
+        if !self.wakes_only {
             return false;
         }
         for _ in 0..self.ready.len() {
@@ -685,6 +684,7 @@ impl Core {
                 redirects: BTreeMap::new(),
                 heap: TimerQueue::default(),
                 live_timers: 0,
+                wakes_only: false,
                 next_entry_id: 0,
                 tasks: Slab::new(),
                 next_task_id: 0,
@@ -1039,10 +1039,10 @@ impl Core {
                 st.record(|| Event::ClockJump { from, to: next });
             }
         }
-        let was_empty = st.ready.is_empty();
+        st.wakes_only = st.ready.is_empty() && self.cfg.step_limit.is_none();
         st.promote_due();
         st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
-        if was_empty && self.cfg.step_limit.is_none() && st.run_wakes_now() {
+        if st.run_wakes_now() {
             return Ok(Some(0));
         }
         Ok(Some(st.ready.len()))

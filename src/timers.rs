@@ -162,8 +162,15 @@ impl TimerQueue {
         }
         if self.due.is_empty() {
             let b = self.lowest_occupied()?;
-            let mut items = std::mem::take(&mut self.buckets[b]);
             self.clear(b);
+            if let [t] = self.buckets[b][..] {
+                // A lone timer (common low down): it is the minimum, nothing to spread.
+                self.buckets[b].clear();
+                self.last = t.deadline.as_nanos();
+                self.due.push_back(t);
+                return Some(t);
+            }
+            let mut items = std::mem::take(&mut self.buckets[b]);
             let last = items
                 .iter()
                 .map(|t| t.deadline.as_nanos())
