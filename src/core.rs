@@ -1058,23 +1058,23 @@ impl Core {
     ) -> Result<bool, LoopError> {
         for remaining in (1..=batch).rev() {
             // A failure of the previous step ends the run before the next one is taken.
-            let item = {
-                let mut st = self.st.borrow_mut();
-                // Tested before taken: taking moves the whole (large) error even when none.
-                if st.failure.is_some() {
-                    return Err(st.failure.take().expect("just tested"));
-                }
-                st.next_item(remaining)
-            };
-            let Some(item) = item else {
+            let mut st = self.st.borrow_mut();
+            // Tested before taken: taking moves the whole (large) error even when none.
+            if st.failure.is_some() {
+                return Err(st.failure.take().expect("just tested"));
+            }
+            let Some(item) = st.next_item(remaining) else {
                 break;
             };
+            // Each step goes on under the same borrow, and releases it to run user code.
             match item {
-                Ready::Entry(key) => self.run_entry(key)?,
-                Ready::Task(key) => self.run_task(key)?,
-                Ready::Main(gen) => self.run_main(gen, main, main_waker)?,
+                Ready::Entry(key) => self.run_entry(st, key)?,
+                Ready::Task(key) => self.run_task(st, key)?,
+                Ready::Main(gen) => {
+                    drop(st);
+                    self.run_main(gen, main, main_waker)?;
+                }
                 Ready::StopMain(gen) => {
-                    let mut st = self.st.borrow_mut();
                     if st.main_gen == gen {
                         st.stats.callbacks_run += 1;
                         st.stopping = true;
@@ -1107,11 +1107,10 @@ impl Core {
         Ok(())
     }
 
-    fn run_entry(&self, key: Key) -> Result<(), LoopError> {
+    fn run_entry(&self, mut st: RefMut<'_, State>, key: Key) -> Result<(), LoopError> {
         if key.is_tagged() {
-            return self.run_wake_timer(key);
+            return self.run_wake_timer(st, key);
         }
-        let mut st = self.st.borrow_mut();
         let Some(entry) = st.entries.get(key) else {
             return Ok(());
         };
@@ -1123,8 +1122,7 @@ impl Core {
     }
 
     #[inline]
-    fn run_wake_timer(&self, key: Key) -> Result<(), LoopError> {
-        let mut st = self.st.borrow_mut();
+    fn run_wake_timer(&self, mut st: RefMut<'_, State>, key: Key) -> Result<(), LoopError> {
         // The timer this item was queued for: the only one of its key not in the heap.
         let Some(timer) = st.wake_timer(key, None).copied() else {
             return Ok(());
@@ -1193,8 +1191,7 @@ impl Core {
         self.after_step(who, outcome.err(), false);
     }
 
-    fn run_task(&self, key: Key) -> Result<(), LoopError> {
-        let mut st = self.st.borrow_mut();
+    fn run_task(&self, mut st: RefMut<'_, State>, key: Key) -> Result<(), LoopError> {
         let Some(entry) = st.tasks.get_mut(key) else {
             return Ok(());
         };
