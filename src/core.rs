@@ -768,37 +768,33 @@ impl Core {
         location: &'static Location<'static>,
     ) -> bool {
         // The common case, a timer that has run, without the weight of the rest.
-        {
-            let mut st = self.st.borrow_mut();
-            if st.closed {
-                return false;
-            }
-            let gone = if timer.key.is_tagged() {
-                st.wake_timer(timer.key, Some(timer.id.get())).is_none()
-            } else {
-                st.entries.get(timer.key).is_none()
-            };
-            if gone {
-                return true;
-            }
+        let mut st = self.st.borrow_mut();
+        if st.closed {
+            return false;
         }
-        self.rewake_timer(timer, waker, location)
+        let gone = if timer.key.is_tagged() {
+            st.wake_timer(timer.key, Some(timer.id.get())).is_none()
+        } else {
+            st.entries.get(timer.key).is_none()
+        };
+        gone || self.rewake_timer(st, timer, waker, location)
     }
 
-    /// The rest of `poll_wake_timer`, for a timer still pending: makes it wake `waker`.
+    /// The rest of `poll_wake_timer`, for a timer it found pending: makes it wake `waker`.
+    /// Always false.
     #[inline(never)]
     fn rewake_timer(
         &self,
+        mut st: RefMut<'_, State>,
         timer: TimerKey,
         waker: &Waker,
         location: &'static Location<'static>,
     ) -> bool {
-        let mut st = self.st.borrow_mut();
         let key = timer.key;
         let old = if key.is_tagged() {
-            let Some(found) = st.wake_timer(key, Some(timer.id.get())) else {
-                return true;
-            };
+            let found = st
+                .wake_timer(key, Some(timer.id.get()))
+                .expect("found pending by poll_wake_timer");
             let (id, redirect) = (found.id(), found.has_redirect());
             match st.wake_action(waker) {
                 // The task the timer wakes by itself: no redirect needed.
@@ -830,11 +826,11 @@ impl Core {
                 }
             }
         } else {
-            if st.entries.get(key).is_none() {
-                return true;
-            }
             let action = st.wake_action(waker);
-            let entry = st.entries.get_mut(key).expect("entry just seen");
+            let entry = st
+                .entries
+                .get_mut(key)
+                .expect("found pending by poll_wake_timer");
             Some(std::mem::replace(&mut entry.action, action))
         };
         drop(st);
