@@ -560,16 +560,24 @@ impl State {
         self.live_timers -= 1;
         self.ready.push_back(Ready::Entry(top.key));
         self.stats.timers_fired += 1;
-        let lateness = self.now - top.deadline;
-        self.stats.max_lateness = self.stats.max_lateness.max(lateness);
-        self.record(|| Event::TimerFire { id, lateness });
+        // Nearly always zero (only `block_for` makes timers late): nanoseconds until it is not.
+        let late = self.now.as_nanos().saturating_sub(top.deadline.as_nanos());
+        if late != 0 {
+            let lateness = Duration::from_nanos(late);
+            self.stats.max_lateness = self.stats.max_lateness.max(lateness);
+        }
+        self.record(|| Event::TimerFire {
+            id,
+            lateness: Duration::from_nanos(late),
+        });
     }
 
     /// Runs the batch at once if it is nothing but wake timers of tasks (without redirects)
-    /// that just fell due (`wakes_only`): the steps `run_wake_timer` would take one by one, in the same
-    /// order, counted and recorded the same, without the per-step round trip. The tasks they
-    /// queue go behind, for the next iteration, as always. False (having done nothing) if
-    /// the batch holds anything else. Not under a step limit, which may stop a batch midway.
+    /// that just fell due (`wakes_only`): the steps `run_wake_timer` would take one by one,
+    /// in the same order, counted and recorded the same, without the per-step round trip.
+    /// The tasks they queue go behind, for the next iteration, as always. False (having done
+    /// nothing) if the batch holds anything else. Not under a step limit, which may stop a
+    /// batch midway.
     fn run_wakes_now(&mut self) -> bool {
         if !self.wakes_only {
             return false;
@@ -1052,7 +1060,8 @@ impl Core {
         main: &mut Option<MainPoll<'_>>,
         main_waker: Option<&Waker>,
     ) -> Result<bool, LoopError> {
-        for remaining in (1..=batch).rev() {
+        // A half-open range: an inclusive one costs a few more instructions per step.
+        for remaining in (1..batch + 1).rev() {
             // A failure of the previous step ends the run before the next one is taken.
             let mut st = self.st.borrow_mut();
             // Tested before taken: taking moves the whole (large) error even when none.
