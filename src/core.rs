@@ -572,6 +572,23 @@ impl State {
         });
     }
 
+    /// The step of a task's wake timer that fell due (no redirect): frees its place and
+    /// queues the task (unless it is queued already, or gone). Returns the timer's id.
+    #[inline]
+    fn fire_wake(&mut self, key: Key) -> u64 {
+        let timer = match self.tasks.get_mut(key.untagged()) {
+            Some(task) => {
+                if !task.is_queued() {
+                    task.set_queued(true);
+                    self.ready.push_back(Ready::Task(key.untagged()));
+                }
+                task.wake.take()
+            }
+            None => self.orphans.remove(&key),
+        };
+        timer.map_or(0, WakeTimer::id)
+    }
+
     /// Runs the batch at once if it is nothing but wake timers of tasks (without redirects)
     /// that just fell due (`wakes_only`): the steps `run_wake_timer` would take one by one,
     /// in the same order, counted and recorded the same, without the per-step round trip.
@@ -584,20 +601,10 @@ impl State {
         }
         for _ in 0..self.ready.len() {
             let Some(Ready::Entry(key)) = self.ready.pop_front() else {
-                unreachable!("checked above");
+                unreachable!("wakes_only: every item is a task's wake timer");
             };
             self.stats.callbacks_run += 1;
-            let id = match self.tasks.get_mut(key.untagged()) {
-                Some(task) => {
-                    let id = task.wake.take().map_or(0, WakeTimer::id);
-                    if !task.is_queued() {
-                        task.set_queued(true);
-                        self.ready.push_back(Ready::Task(key.untagged()));
-                    }
-                    id
-                }
-                None => self.orphans.remove(&key).map_or(0, WakeTimer::id),
-            };
+            let id = self.fire_wake(key);
             if self.trace.is_some() {
                 self.current = Some(Who::Callback(id, wake_site()));
                 self.record(|| Event::CallbackRun { id });
@@ -1142,19 +1149,15 @@ impl Core {
         let id = timer.id();
         let redirect = timer
             .has_redirect()
-            .then(|| st.redirects.remove(&key))
+            .then(|| st.redirects.get(&key).copied())
             .flatten();
         let location = redirect
             .and_then(|r| st.entries.get(r))
             .map_or_else(wake_site, |e| e.location);
         let who = Who::Callback(id, location);
-        if let Err(e) = self.take_step(&mut st, Ready::Entry(key), &who) {
-            if let Some(r) = redirect {
-                st.redirects.insert(key, r);
-            }
-            return Err(e);
-        }
+        self.take_step(&mut st, Ready::Entry(key), &who)?;
         if let Some(r) = redirect {
+            st.redirects.remove(&key);
             st.clear_wake(key);
             let entry = st
                 .entries
@@ -1164,19 +1167,7 @@ impl Core {
             return Ok(());
         }
         st.record(|| Event::CallbackRun { id });
-        // What `clear_wake` and `push_target` would do, with one lookup.
-        match st.tasks.get_mut(key.untagged()) {
-            Some(task) => {
-                task.wake = None;
-                if !task.is_queued() {
-                    task.set_queued(true);
-                    st.ready.push_back(Ready::Task(key.untagged()));
-                }
-            }
-            None => {
-                st.orphans.remove(&key);
-            }
-        }
+        st.fire_wake(key);
         Ok(())
     }
 
