@@ -418,10 +418,15 @@ impl TaskRef {
         self.header().flag(DETACHED)
     }
 
-    /// Starts loading the header into the cache, for a step about to need it.
+    /// Starts loading the allocation into the cache, for a step about to need it: the header
+    /// and the two cache lines after it, where the future's state begins. (A hint: lines
+    /// past a small allocation cost a wasted load at most.)
     #[inline]
     pub(crate) fn prefetch(&self) {
-        crate::prefetch::prefetch(self.ptr.as_ptr());
+        let p = self.ptr.as_ptr().cast::<u8>();
+        crate::prefetch::prefetch(p);
+        crate::prefetch::prefetch(p.wrapping_add(64));
+        crate::prefetch::prefetch(p.wrapping_add(128));
     }
 
     /// True once a cancel was asked for.
