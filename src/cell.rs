@@ -553,17 +553,15 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    /// The wakes received since the last call, in arrival order.
+    /// Whether wakes have arrived since the last `take`.
     #[inline]
-    pub(crate) fn take(&self) -> Vec<Target> {
-        if !self.pending.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        self.take_slow()
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 
+    /// The wakes received since the last call, in arrival order.
     #[cold]
-    fn take_slow(&self) -> Vec<Target> {
+    pub(crate) fn take(&self) -> Vec<Target> {
         let wakers = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             self.pending.store(false, Ordering::Relaxed);

@@ -1009,11 +1009,10 @@ impl Core {
     /// ready, end the run call (`Ok(None)`: over; `Err`: stalled or past the time limit) or
     /// jump the clock to the next deadline; promote due timers. Returns the batch's size.
     fn begin_iteration(&self, mode: Mode) -> Result<Option<usize>, LoopError> {
-        let remote = self.remote.take();
-        let mut st = self.st.borrow_mut();
-        for target in remote {
-            st.push_target(target);
+        if self.remote.is_pending() {
+            self.take_remote();
         }
+        let mut st = self.st.borrow_mut();
         let idle = st.ready.is_empty() && !st.stopping;
         let next = if idle { st.next_deadline() } else { None };
         if idle {
@@ -1059,6 +1058,18 @@ impl Core {
         Ok(Some(st.ready.len()))
     }
 
+    /// Queues the wakes that came through the remote queue (rare: wakes from other threads,
+    /// or from inside a borrow of the state). Out of line, so the common case costs one load.
+    #[cold]
+    fn take_remote(&self) {
+        // Taken before the borrow: dropping the queued wakers may free their tasks.
+        let remote = self.remote.take();
+        let mut st = self.st.borrow_mut();
+        for target in remote {
+            st.push_target(target);
+        }
+    }
+
     /// Step 3 of an iteration: runs the `batch` items that were ready when it began. Returns
     /// whether the loop is stopping.
     fn run_batch(
@@ -1102,8 +1113,9 @@ impl Core {
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
+    /// `who` is `Some` whenever the loop is tracing.
     #[inline]
-    fn take_step(&self, st: &mut State, item: Ready, who: &Who) -> Result<(), LoopError> {
+    fn take_step(&self, st: &mut State, item: Ready, who: Option<&Who>) -> Result<(), LoopError> {
         if let Some(limit) = self.cfg.step_limit {
             if st.stats.callbacks_run >= limit {
                 st.ready.push_front(item);
@@ -1114,7 +1126,7 @@ impl Core {
         st.blocked = Duration::ZERO;
         if st.trace.is_some() {
             // Only a traced `block_for` needs to name who blocks.
-            st.current = Some(who.clone());
+            st.current = who.cloned();
         }
         Ok(())
     }
@@ -1127,7 +1139,7 @@ impl Core {
             return Ok(());
         };
         let who = Who::Callback(entry.id(), entry.location);
-        self.take_step(&mut st, Ready::Entry(key), &who)?;
+        self.take_step(&mut st, Ready::Entry(key), Some(&who))?;
         let entry = st.entries.remove(key).expect("entry just seen");
         self.run_action(st, entry.id(), entry.action, &who);
         Ok(())
@@ -1155,7 +1167,7 @@ impl Core {
             .and_then(|r| st.entries.get(r))
             .map_or_else(wake_site, |e| e.location);
         let who = Who::Callback(id, location);
-        self.take_step(&mut st, Ready::Entry(key), &who)?;
+        self.take_step(&mut st, Ready::Entry(key), Some(&who))?;
         if let Some(r) = redirect {
             st.redirects.remove(&key);
             st.clear_wake(key);
@@ -1184,19 +1196,23 @@ impl Core {
         };
         drop(st);
         let outcome = catch_unwind(AssertUnwindSafe(|| callback.call()));
-        self.after_step(who, outcome.err(), false);
+        self.after_step(Some(who), outcome.err(), false);
     }
 
     fn run_task(&self, mut st: RefMut<'_, State>, key: Key) -> Result<(), LoopError> {
+        // A task's step is named (its name is an `Rc` to clone) only when something may read
+        // it: a trace, a slow-step warning, a cancel; a panic names it from the entry.
+        let named = st.trace.is_some() || self.cfg.slow_callback.is_some();
         let Some(entry) = st.tasks.get_mut(key) else {
             return Ok(());
         };
         let (task, id) = (entry.cell.clone(), entry.id());
-        let who = Who::Task(id, entry.name.clone(), entry.spawned_at);
+        let who = named.then(|| entry.who());
         // Cleared before the poll, so a wake during the poll queues the next step; set again
         // below if the step limit stops this one.
         entry.set_queued(false);
         if entry.cell.cancel_requested() {
+            let who = who.unwrap_or_else(|| entry.who());
             st.remove_task(key);
             st.record(|| Event::TaskCancel { task: id });
             st.blocked = Duration::ZERO;
@@ -1204,10 +1220,10 @@ impl Core {
             // The future's destructors are user code too: a panic there is the task's.
             let outcome = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
             task.fail(JoinError::Cancelled);
-            self.after_step(&who, outcome.err(), false);
+            self.after_step(Some(&who), outcome.err(), false);
             return Ok(());
         }
-        if let Err(e) = self.take_step(&mut st, Ready::Task(key), &who) {
+        if let Err(e) = self.take_step(&mut st, Ready::Task(key), who.as_ref()) {
             if let Some(entry) = st.tasks.get_mut(key) {
                 entry.set_queued(true);
             }
@@ -1225,22 +1241,25 @@ impl Core {
             task.poll(&mut Context::from_waker(&waker))
         }));
         match outcome {
-            Ok(Poll::Pending) => self.after_step(&who, None, false),
+            Ok(Poll::Pending) => self.after_step(who.as_ref(), None, false),
             Ok(Poll::Ready(())) => {
                 let mut st = self.st.borrow_mut();
                 let entry = st.remove_task(key);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
                 drop(entry);
-                self.after_step(&who, None, false);
+                self.after_step(who.as_ref(), None, false);
             }
             Err(payload) => {
                 let entry = self.st.borrow_mut().remove_task(key);
+                // The entry stays for the whole step (only `close` removes others' entries,
+                // and it cannot run during a step).
+                let who = who.or_else(|| entry.as_ref().map(TaskEntry::who));
                 drop(entry);
                 let _ = catch_unwind(AssertUnwindSafe(|| task.drop_future()));
                 task.fail(JoinError::Panicked(panic_message(&*payload)));
                 let joined = !task.is_detached();
-                self.after_step(&who, Some(payload), joined);
+                self.after_step(who.as_ref(), Some(payload), joined);
             }
         }
         Ok(())
@@ -1259,7 +1278,7 @@ impl Core {
         if st.main_gen != gen {
             return Ok(());
         }
-        self.take_step(&mut st, Ready::Main(gen), &Who::Main)?;
+        self.take_step(&mut st, Ready::Main(gen), Some(&Who::Main))?;
         st.main_queued = false;
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: None });
@@ -1273,9 +1292,9 @@ impl Core {
                 st.record(|| Event::TaskFinish { task: None });
                 st.ready.push_back(Ready::StopMain(gen));
                 drop(st);
-                self.after_step(&Who::Main, None, false);
+                self.after_step(Some(&Who::Main), None, false);
             }
-            Ok(false) => self.after_step(&Who::Main, None, false),
+            Ok(false) => self.after_step(Some(&Who::Main), None, false),
             Err(payload) => {
                 *main = None;
                 let mut st = self.st.borrow_mut();
@@ -1295,10 +1314,17 @@ impl Core {
     }
 
     /// After a callback or task step: slow-callback warning, then the panic policy.
-    /// `joined` says a task's panic has a `JoinHandle` waiting to receive it.
+    /// `joined` says a task's panic has a `JoinHandle` waiting to receive it. `who` is `Some`
+    /// whenever there is a panic or a slow-step threshold.
     #[inline]
-    fn after_step(&self, who: &Who, panic: Option<Box<dyn std::any::Any + Send>>, joined: bool) {
+    fn after_step(
+        &self,
+        who: Option<&Who>,
+        panic: Option<Box<dyn std::any::Any + Send>>,
+        joined: bool,
+    ) {
         if panic.is_some() || self.cfg.slow_callback.is_some() {
+            let who = who.expect("a step is named when it panics or may be slow");
             self.after_step_slow(who, panic, joined);
         }
     }

@@ -91,6 +91,11 @@ impl TaskEntry {
         };
     }
 
+    /// The task, as errors, warnings and traces name it.
+    pub(crate) fn who(&self) -> crate::core::Who {
+        crate::core::Who::Task(self.id(), self.name.clone(), self.spawned_at)
+    }
+
     pub(crate) fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id(),
