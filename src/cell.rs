@@ -117,6 +117,7 @@ unsafe fn alloc<'a, F: Future>(p: NonNull<Header>) -> &'a Alloc<F> {
 struct Busy<'a>(&'a Header);
 
 impl<'a> Busy<'a> {
+    #[inline]
     fn enter(header: &'a Header) -> Busy<'a> {
         assert!(
             !header.flag(BUSY),
@@ -284,10 +285,23 @@ impl Header {
     unsafe fn wake(p: *const ()) {
         // SAFETY: per the contract.
         let h = unsafe { &*p.cast::<Header>() };
-        let target = h.target();
-        if crate::context::wake_local(h.remote.as_ptr(), target) {
+        if crate::context::wake_local(&h.remote, h.target()) {
             return;
         }
+        // SAFETY: per the contract.
+        unsafe { Header::wake_remote(p) };
+    }
+
+    /// A wake from another thread, or from inside a borrow of the loop's state: through the
+    /// remote queue. Out of line, which keeps the local wake's frame small.
+    ///
+    /// # Safety
+    /// As `wake`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn wake_remote(p: *const ()) {
+        // SAFETY: per the contract.
+        let h = unsafe { &*p.cast::<Header>() };
         if h.remote_queued.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -12,7 +12,7 @@ use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::Duration;
@@ -680,6 +680,9 @@ impl State {
 pub(crate) struct Core {
     pub(crate) st: RefCell<State>,
     pub(crate) remote: Arc<Remote>,
+    /// `remote` again, as the tasks' headers hold it: a wake compares the two to tell its own
+    /// loop.
+    pub(crate) remote_weak: Weak<Remote>,
     pub(crate) cfg: Config,
     pub(crate) pool: RefCell<crate::blocking::Pool>,
 }
@@ -689,6 +692,7 @@ pub(crate) type MainPoll<'a> = &'a mut dyn FnMut(&mut Context<'_>) -> bool;
 
 impl Core {
     pub(crate) fn new(cfg: Config) -> Rc<Core> {
+        let remote = Arc::new(Remote::default());
         Rc::new(Core {
             st: RefCell::new(State {
                 now: Instant::ZERO,
@@ -717,7 +721,8 @@ impl Core {
                 chooser: cfg.schedule.chooser(),
                 blocked: Duration::ZERO,
             }),
-            remote: Arc::new(Remote::default()),
+            remote_weak: Arc::downgrade(&remote),
+            remote,
             pool: RefCell::new(crate::blocking::Pool::new(cfg.blocking_workers)),
             cfg,
         })
