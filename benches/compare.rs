@@ -385,8 +385,9 @@ fn measure(
         }
     }
     // The traced runs after the pairs: each frees a large trace, and the run right after
-    // one paid for it (it was always simloop's untraced run).
-    let tr = (0..reps).map(|_| simloop(true)).collect();
+    // one paid for it (it was always simloop's untraced run). Five are enough for a column
+    // that only says what recording costs.
+    let tr = (0..reps.min(5)).map(|_| simloop(true)).collect();
     (s, t, tr)
 }
 
@@ -409,7 +410,16 @@ fn row(
     }
 }
 
-fn compare(scale: u64, reps: usize) {
+/// Repetitions (simloop/tokio pairs) per workload: more for the short ones, whose medians
+/// the machine's noise moves most, so that each workload is measured for a few seconds.
+struct Reps {
+    w1: usize,
+    w2: usize,
+    w3: usize,
+    w5: usize,
+}
+
+fn compare(scale: u64, reps: Reps) {
     let n1 = 1_000_000 / scale as usize;
     let delays = w1_delays(n1);
     let plan = w2_plan(10_000 / scale as usize);
@@ -421,17 +431,21 @@ fn compare(scale: u64, reps: usize) {
         "W1 timers, callbacks",
         n1 as u64,
         Some(0.25),
-        measure(reps, |t| w1_simloop_callbacks(&delays, t), Some(tokio_w1)),
+        measure(
+            reps.w1,
+            |t| w1_simloop_callbacks(&delays, t),
+            Some(tokio_w1),
+        ),
     ));
     let tokio_w1 = &mut || w1_tokio(&delays);
     rows.push(row(
         "W1 timers, tasks",
         n1 as u64,
         Some(0.5),
-        measure(reps, |t| w1_simloop_tasks(&delays, t), Some(tokio_w1)),
+        measure(reps.w1, |t| w1_simloop_tasks(&delays, t), Some(tokio_w1)),
     ));
     rows.push(row("W1 floor: BinaryHeap", n1 as u64, None, {
-        let s: Vec<Run> = (0..reps).map(|_| w1_floor(&delays)).collect();
+        let s: Vec<Run> = (0..reps.w1).map(|_| w1_floor(&delays)).collect();
         (s, Vec::new(), Vec::new())
     }));
     let tokio_w2 = &mut || w2_tokio(&plan);
@@ -439,21 +453,21 @@ fn compare(scale: u64, reps: usize) {
         "W2 sleepers",
         plan.len() as u64 * 100,
         Some(0.5),
-        measure(reps, |t| w2_simloop(&plan, t), Some(tokio_w2)),
+        measure(reps.w2, |t| w2_simloop(&plan, t), Some(tokio_w2)),
     ));
     let tokio_w3 = &mut || w3_tokio(n3);
     rows.push(row(
         "W3 ping-pong",
         n3,
         Some(0.8),
-        measure(reps, |t| w3_simloop(n3, t), Some(tokio_w3)),
+        measure(reps.w3, |t| w3_simloop(n3, t), Some(tokio_w3)),
     ));
     let tokio_w5 = &mut || w5_tokio(n5);
     rows.push(row(
         "W5 timeout churn",
         n5,
         Some(0.5),
-        measure(reps, |t| w5_simloop(n5, t), Some(tokio_w5)),
+        measure(reps.w5, |t| w5_simloop(n5, t), Some(tokio_w5)),
     ));
 
     println!("| workload | events | simloop | ns/event | tokio paused | ns/event | simloop/tokio | target | traced/untraced | virtual end simloop | virtual end tokio |");
@@ -581,8 +595,21 @@ fn main() {
     } else if args.iter().any(|a| a == "--scaling") {
         scaling();
     } else if args.iter().any(|a| a == "--quick") {
-        compare(10, 1);
+        let once = Reps {
+            w1: 1,
+            w2: 1,
+            w3: 1,
+            w5: 1,
+        };
+        compare(10, once);
     } else {
-        compare(1, 5);
+        // About 0.3 to 2.5 s per pair for W1, 0.7 s for W2 and W5, 0.15 s for W3.
+        let reps = Reps {
+            w1: 5,
+            w2: 11,
+            w3: 21,
+            w5: 11,
+        };
+        compare(1, reps);
     }
 }
