@@ -1058,7 +1058,17 @@ impl Core {
         st.promote_due();
         st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
         if st.run_wakes_now() {
-            return Ok(Some(0));
+            // That batch ran no user code and took no time: no timer fell due since, and no
+            // wake came but from another thread (the remote queue). So the next iteration
+            // would begin by taking in nothing and promoting nothing: begin it here, unless
+            // the run call ends after this iteration or remote wakes wait.
+            if mode == Mode::Once || st.stopping || self.remote.is_pending() {
+                return Ok(Some(0));
+            }
+            st.iteration += 1;
+            st.stats.iterations += 1;
+            st.wakes_only = false;
+            st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
         }
         Ok(Some(st.ready.len()))
     }
