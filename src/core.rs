@@ -482,16 +482,33 @@ impl State {
         }
         while let Some(top) = self.heap.peek() {
             if top.deadline > self.now {
-                // The next timer to fire: its slot will be read first thing then.
-                if top.key.is_tagged() {
-                    self.tasks.prefetch(top.key.untagged());
-                } else {
-                    self.entries.prefetch(top.key);
-                }
+                self.prefetch_ahead(top);
                 break;
             }
             self.heap.pop();
             self.promote(top);
+        }
+    }
+
+    /// Starts loading what the next firings will read, two timers ahead, so that each load
+    /// has a whole iteration or two to arrive: the task header of `next` (the timer to fire
+    /// next; its slot was prefetched a firing ago, as the one after), and the slot of the
+    /// timer after it.
+    #[inline]
+    fn prefetch_ahead(&self, next: TimerRef) {
+        if next.key.is_tagged() {
+            if let Some(task) = self.tasks.get(next.key.untagged()) {
+                task.cell.prefetch();
+            }
+        } else {
+            self.entries.prefetch(next.key);
+        }
+        if let Some(after) = self.heap.after_next() {
+            if after.key.is_tagged() {
+                self.tasks.prefetch(after.key.untagged());
+            } else {
+                self.entries.prefetch(after.key);
+            }
         }
     }
 
@@ -533,7 +550,8 @@ impl State {
             // Looked up here rather than through `wake_timer`, to prefetch on the way.
             let timer = match self.tasks.get_mut(top.key.untagged()) {
                 Some(task) => {
-                    // Its step will need the task's header: start loading it now.
+                    // Its step will need the task's header: start loading it now (again, in
+                    // case `prefetch_ahead` could not reach it a firing ago).
                     task.cell.prefetch();
                     task.wake.as_mut()
                 }

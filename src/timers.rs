@@ -201,6 +201,16 @@ impl TimerQueue {
         self.due.front().copied()
     }
 
+    /// A timer due soon after the minimum, for prefetching (not always the second: any of the
+    /// lowest bucket's). Call after `peek`.
+    #[inline]
+    pub(crate) fn after_next(&self) -> Option<&TimerRef> {
+        if let Some(t) = self.due.get(1) {
+            return Some(t);
+        }
+        self.buckets[self.lowest_occupied()?].first()
+    }
+
     /// Removes the minimum timer.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<TimerRef> {
