@@ -99,7 +99,8 @@ pub(crate) fn wake_local(remote: &Weak<Remote>, target: Target) -> bool {
         return false;
     }
     // SAFETY: a non-null `CURRENT_PTR` is the core that `CURRENT`, on this thread, holds an
-    // `Rc` of (`set_current` sets both at once), so it is alive; `Core` is only ever shared.
+    // `Rc` of (`set_current` sets both at once, and `Current::drop` clears the pointer
+    // before that `Rc` goes at thread exit), so it is alive; `Core` is only ever shared.
     let core = unsafe { &*core };
     Weak::ptr_eq(&core.remote_weak, remote) && core.wake(target)
 }
