@@ -20,7 +20,7 @@ thread_local! {
     static CURRENT: RefCell<Current> = const { RefCell::new(Current(None)) };
     /// `CURRENT`'s core as a bare pointer (null when none), for the wake path: a wake reads
     /// it with one load, where `CURRENT` costs a registration check, a `RefCell` borrow and
-    /// an `Option` (about 15% of the wake's instructions in W3's ping-pong). Set and cleared
+    /// an `Option` (about an eighth of the wake's instructions in W3's ping-pong). Set and cleared
     /// with `CURRENT`, so it points to the core `CURRENT` keeps alive.
     static CURRENT_PTR: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
     static RUNNING: Cell<bool> = const { Cell::new(false) };
