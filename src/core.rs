@@ -342,47 +342,80 @@ impl State {
         None
     }
 
-    /// What waking `waker` takes: a plain `Action::Wake` when it is the polled task's own.
-    fn wake_action(&self, waker: &Waker) -> Action {
+    /// The polled task, when `waker` is its own (compared by data and vtable pointer).
+    #[inline]
+    fn own_task(&self, waker: &Waker) -> Option<Key> {
         match self.polling {
             Some((key, data, vtable))
                 if std::ptr::eq(waker.data(), data) && std::ptr::eq(waker.vtable(), vtable) =>
             {
-                Action::Wake(key)
+                Some(key)
             }
-            _ => {
+            _ => None,
+        }
+    }
+
+    /// What waking `waker` takes: a plain `Action::Wake` when it is the polled task's own.
+    fn wake_action(&self, waker: &Waker) -> Action {
+        match self.own_task(waker) {
+            Some(key) => Action::Wake(key),
+            None => {
                 let waker = waker.clone();
                 Action::Call(Callback::new(move || waker.wake()))
             }
         }
     }
 
+    /// A timer's deadline as the schedule moves it (timer jitter), for `add_timer`.
+    #[inline]
+    fn timer_deadline(&mut self, when: Instant) -> Instant {
+        if when != Instant::MAX && !self.chooser.is_fifo() {
+            when + self.chooser.jitter()
+        } else {
+            when
+        }
+    }
+
+    /// Registers a timer at `deadline`, which `timer_deadline` gave.
     fn add_timer(
         &mut self,
         deadline: Instant,
         action: Action,
         location: &'static Location<'static>,
-    ) -> (TimerKey, Instant) {
+    ) -> TimerKey {
+        if let Action::Wake(task) = action {
+            if let Some(timer) = self.add_task_wake(deadline, task) {
+                return timer;
+            }
+        }
         let id = self.next_entry_id();
         let live = deadline != Instant::MAX;
-        let deadline = if live && !self.chooser.is_fifo() {
-            deadline + self.chooser.jitter()
-        } else {
-            deadline
-        };
-        let key = match action {
-            Action::Wake(task) if live => match self.tasks.get_mut(task) {
-                Some(entry) if entry.wake.is_none() => {
-                    entry.wake = Some(WakeTimer {
-                        id: IdFlags::new(id, true),
-                    });
-                    task.tagged()
-                }
-                _ => self.entries.insert(Entry::new(id, action, location, live)),
-            },
-            action => self.entries.insert(Entry::new(id, action, location, live)),
-        };
-        if live {
+        let key = self.entries.insert(Entry::new(id, action, location, live));
+        self.queue_timer(deadline, id, key)
+    }
+
+    /// Registers `task`'s own wake timer in its slot, if the slot is free (else `None`: the
+    /// timer needs an `Entry`). No `Action` is built: this is every sleep's path, where a
+    /// value moved through the stack cost a stall.
+    #[inline(always)]
+    fn add_task_wake(&mut self, deadline: Instant, task: Key) -> Option<TimerKey> {
+        if deadline == Instant::MAX {
+            return None;
+        }
+        let id = self.next_entry_id + 1;
+        let entry = self.tasks.get_mut(task).filter(|e| e.wake.is_none())?;
+        entry.wake = Some(WakeTimer {
+            id: IdFlags::new(id, true),
+        });
+        self.next_entry_id = id;
+        Some(self.queue_timer(deadline, id, task.tagged()))
+    }
+
+    /// The rest of registering timer `id` (its entry or slot is filled): queues it unless it
+    /// is never due, counts it, traces it.
+    #[inline(always)]
+    fn queue_timer(&mut self, deadline: Instant, id: u64, key: Key) -> TimerKey {
+        if deadline != Instant::MAX {
             // The id is the registration number: ids only grow, and a timer's is drawn here.
             self.heap.push(TimerRef {
                 deadline,
@@ -395,7 +428,7 @@ impl State {
         self.stats.timers_set += 1;
         self.record(|| Event::TimerSet { id, when: deadline });
         let id = NonZeroU64::new(id).expect("ids start at 1");
-        (TimerKey { key, id }, deadline)
+        TimerKey { key, id }
     }
 
     /// The wake timer with this (tagged) key, in its task's slot or orphaned; with `id`, only
@@ -769,7 +802,8 @@ impl Core {
             return None;
         }
         if let Some(when) = when {
-            let (timer, deadline) = st.add_timer(when, Action::Call(f), location);
+            let deadline = st.timer_deadline(when);
+            let timer = st.add_timer(deadline, Action::Call(f), location);
             return Some((timer.key, timer.id.get(), deadline));
         }
         let id = st.next_entry_id();
@@ -791,8 +825,14 @@ impl Core {
         if st.closed {
             return None;
         }
+        let deadline = st.timer_deadline(when);
+        if let Some(task) = st.own_task(waker) {
+            if let Some(timer) = st.add_task_wake(deadline, task) {
+                return Some(timer);
+            }
+        }
         let action = st.wake_action(waker);
-        Some(st.add_timer(when, action, location).0)
+        Some(st.add_timer(deadline, action, location))
     }
 
     /// True once the wake timer has run; otherwise it will wake `waker`. (A closed loop

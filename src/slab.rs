@@ -1,11 +1,11 @@
 //! A generational slab: stable keys that go stale, instead of dangling, when their slot is
 //! reused. Callbacks, timers and tasks all live in one of these.
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub(crate) struct Key {
-    index: u32,
-    generation: u32,
-}
+/// A slot's index and the generation it had when the key was made, in one word (the index
+/// in the high half, so keys order by index, then generation): one register, which lets a
+/// pair of a key and a word come back from a call in registers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key(u64);
 
 /// The top bit of a key's index: free for the user of a slab to say which slab a key is of.
 const TAG: u32 = 1 << 31;
@@ -14,48 +14,53 @@ const TAG: u32 = 1 << 31;
 const INDEX_LIMIT: u32 = 1 << 29;
 
 impl Key {
+    fn new(index: u32, generation: u32) -> Key {
+        Key((u64::from(index) << 32) | u64::from(generation))
+    }
+
     /// The slot index (the main future's generation, when a waker's target is the main one).
     pub(crate) fn index(self) -> u32 {
-        self.index
+        (self.0 >> 32) as u32
+    }
+
+    fn generation(self) -> u32 {
+        self.0 as u32
     }
 
     /// The key as one word: the index in the high half.
     pub(crate) fn to_bits(self) -> u64 {
-        (u64::from(self.index) << 32) | u64::from(self.generation)
+        self.0
     }
 
     pub(crate) fn from_bits(bits: u64) -> Key {
-        Key {
-            index: (bits >> 32) as u32,
-            generation: bits as u32,
-        }
+        Key(bits)
     }
 
     /// The key with its tag bit set.
     pub(crate) fn tagged(self) -> Key {
-        Key {
-            index: self.index | TAG,
-            generation: self.generation,
-        }
+        Key(self.0 | u64::from(TAG) << 32)
     }
 
     pub(crate) fn is_tagged(self) -> bool {
-        self.index & TAG != 0
+        self.index() & TAG != 0
     }
 
     /// The key with its tag bit cleared: the key its slab knows.
     pub(crate) fn untagged(self) -> Key {
-        Key {
-            index: self.index & !TAG,
-            generation: self.generation,
-        }
+        Key(self.0 & !(u64::from(TAG) << 32))
     }
 
     pub(crate) fn from_index(index: u32) -> Key {
-        Key {
-            index,
-            generation: 0,
-        }
+        Key::new(index, 0)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("index", &self.index())
+            .field("generation", &self.generation())
+            .finish()
     }
 }
 
@@ -102,10 +107,7 @@ impl<T> Slab<T> {
             }
         };
         let slot = &mut self.slots[index as usize];
-        let key = Key {
-            index,
-            generation: slot.generation,
-        };
+        let key = Key::new(index, slot.generation);
         slot.value = Some(make(key));
         self.len += 1;
         key
@@ -116,15 +118,15 @@ impl<T> Slab<T> {
     }
 
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
-        let slot = self.slots.get(key.index as usize)?;
-        (slot.generation == key.generation)
+        let slot = self.slots.get(key.index() as usize)?;
+        (slot.generation == key.generation())
             .then_some(slot.value.as_ref())
             .flatten()
     }
 
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation == key.generation {
+        let slot = self.slots.get_mut(key.index() as usize)?;
+        if slot.generation == key.generation() {
             slot.value.as_mut()
         } else {
             None
@@ -132,13 +134,13 @@ impl<T> Slab<T> {
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
-        let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation != key.generation {
+        let slot = self.slots.get_mut(key.index() as usize)?;
+        if slot.generation != key.generation() {
             return None;
         }
         let value = slot.value.take()?;
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
+        self.free.push(key.index());
         self.len -= 1;
         Some(value)
     }
@@ -146,7 +148,7 @@ impl<T> Slab<T> {
     /// Starts loading `key`'s slot into the cache, for a lookup coming soon.
     #[inline]
     pub(crate) fn prefetch(&self, key: Key) {
-        crate::prefetch::prefetch(self.slots.as_ptr().wrapping_add(key.index as usize));
+        crate::prefetch::prefetch(self.slots.as_ptr().wrapping_add(key.index() as usize));
     }
 
     /// Removes every value, in slot order.

@@ -105,22 +105,40 @@ impl TimerQueue {
         self.len
     }
 
-    #[inline]
+    // Inline always, with the rare paths out of line: the record then stays in registers.
+    // Passed through the stack, it was read back 16 bytes at a time over two 8-byte stores,
+    // which cannot forward: the read waited for every store before it to reach the cache.
+    #[inline(always)]
     pub(crate) fn push(&mut self, timer: TimerRef) {
         self.len += 1;
         let d = timer.deadline.as_nanos();
-        if d < self.last {
-            self.early.push(Reverse(timer));
-        } else {
-            match bucket_of(d, self.last) {
-                // The newest registration: it goes after every timer already due then.
-                None => self.due.push_back(timer),
-                Some(b) => self.put(b, timer),
-            }
+        match bucket_of(d, self.last) {
+            Some(b) if d > self.last => self.put(b, timer),
+            _ => self.push_rare(timer.deadline, timer.seq, timer.key),
         }
     }
 
+    /// `push` for a deadline at or before the last minimum. Out of line, and given the
+    /// record's fields rather than the record, so that `push` keeps the record in registers.
+    #[inline(never)]
+    fn push_rare(&mut self, deadline: Instant, seq: u64, key: Key) {
+        let timer = TimerRef { deadline, seq, key };
+        if deadline.as_nanos() < self.last {
+            self.early.push(Reverse(timer));
+        } else {
+            // The newest registration: it goes after every timer already due then.
+            self.push_due(deadline, seq, key);
+        }
+    }
+
+    /// Appends to `due`. Given the fields, for the same reason as `push_rare`: the record
+    /// it builds is its own, so the caller's copy can stay in registers.
     #[inline]
+    fn push_due(&mut self, deadline: Instant, seq: u64, key: Key) {
+        self.due.push_back(TimerRef { deadline, seq, key });
+    }
+
+    #[inline(always)]
     fn put(&mut self, b: usize, timer: TimerRef) {
         self.buckets[b].push(timer);
         self.occupied[b / 64] |= 1 << (b % 64);
@@ -180,7 +198,7 @@ impl TimerQueue {
             // Each timer lands below `b`: they all agree with `last` from the digit of `b` up.
             for &t in &items {
                 match bucket_of(t.deadline.as_nanos(), last) {
-                    None => self.due.push_back(t),
+                    None => self.push_due(t.deadline, t.seq, t.key),
                     Some(nb) => self.put(nb, t),
                 }
             }
