@@ -275,9 +275,13 @@ pub(crate) struct State {
     redirects: BTreeMap<Key, Key>,
     heap: TimerQueue,
     live_timers: usize,
-    /// While the iteration's promotion runs: true as long as the ready queue holds only the
-    /// wake timers of tasks, without redirects, just promoted (see `run_wakes_now`).
+    /// While the iteration's promotion runs: true as long as its batch is nothing but the
+    /// wake timers of tasks, without redirects, which `promote` then fires at once.
     wakes_only: bool,
+    /// The tasks those wake timers woke, queued behind the batch when promotion ends.
+    woken: Vec<Key>,
+    /// Their timers' ids, while tracing: their steps are recorded when promotion ends.
+    fired_ids: Vec<u64>,
     next_entry_id: u64,
     pub(crate) tasks: Slab<TaskEntry>,
     next_task_id: u64,
@@ -509,18 +513,34 @@ impl State {
 
     /// Step 2 of an iteration: every timer due by now goes to the back of the ready queue, in
     /// (deadline, registration) order.
-    fn promote_due(&mut self) {
-        if !self.chooser.is_fifo() {
-            return self.promote_due_chosen();
+    /// Returns the size of the iteration's batch.
+    fn promote_due(&mut self) -> usize {
+        if self.heap.len() == 0 {
+            let batch = self.ready.len();
+            self.stats.max_ready = self.stats.max_ready.max(batch);
+            return batch;
         }
-        while let Some(top) = self.heap.peek() {
-            if top.deadline > self.now {
-                self.prefetch_ahead(top);
-                break;
+        let steps = self.stats.callbacks_run;
+        if self.chooser.is_fifo() {
+            while let Some(top) = self.heap.peek() {
+                if top.deadline > self.now {
+                    self.prefetch_ahead(top);
+                    break;
+                }
+                self.heap.pop();
+                self.promote(top);
             }
-            self.heap.pop();
-            self.promote(top);
+        } else {
+            self.promote_due_chosen();
         }
+        let batch = self.ready.len();
+        // The steps promotion took (`promote_wake`) were the batch's first items.
+        let fired = (self.stats.callbacks_run - steps) as usize;
+        self.stats.max_ready = self.stats.max_ready.max(batch + fired);
+        if fired != 0 {
+            self.end_promotion();
+        }
+        batch
     }
 
     /// Starts loading what the next firings will read, two timers ahead, so that each load
@@ -576,40 +596,27 @@ impl State {
         }
     }
 
-    /// Moves one due timer to the back of the ready queue.
+    /// Moves one due timer to the back of the ready queue, or, while the batch is nothing but
+    /// task wake timers (`wakes_only`), takes its step at once (see `fire_now`).
     #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
         let id = if top.key.is_tagged() {
-            // Looked up here rather than through `wake_timer`, to prefetch on the way.
-            let timer = match self.tasks.get_mut(top.key.untagged()) {
-                Some(task) => {
-                    // Its step will need the task's header: start loading it now (again, in
-                    // case `prefetch_ahead` could not reach it a firing ago).
-                    task.cell.prefetch();
-                    task.wake.as_mut()
-                }
-                None => self.orphans.get_mut(&top.key),
-            };
-            match timer {
-                Some(timer) if timer.in_heap() && timer.id() == top.seq => {
-                    timer.id.set(LIVE, false);
-                    self.wakes_only &= !timer.has_redirect();
-                    timer.id()
-                }
-                _ => return,
+            if !self.promote_wake(top) {
+                return;
             }
+            top.seq
         } else {
             match self.entries.get_mut(top.key) {
                 Some(entry) if entry.in_heap() => {
                     entry.leave_heap();
                     self.wakes_only = false;
+                    self.ready.push_back(Ready::Entry(top.key));
                     entry.id()
                 }
                 _ => return,
             }
         };
         self.live_timers -= 1;
-        self.ready.push_back(Ready::Entry(top.key));
         self.stats.timers_fired += 1;
         // Nearly always zero (only `block_for` makes timers late): nanoseconds until it is not.
         let late = self.now.as_nanos().saturating_sub(top.deadline.as_nanos());
@@ -623,46 +630,93 @@ impl State {
         });
     }
 
-    /// The step of a task's wake timer that fell due (no redirect): frees its place and
-    /// queues the task (unless it is queued already, or gone). Returns the timer's id.
+    /// The step of a task's wake timer that fell due (no redirect), from the ready queue:
+    /// frees its place and queues the task (unless it is queued already, or gone).
     #[inline]
-    fn fire_wake(&mut self, key: Key) -> u64 {
-        let timer = match self.tasks.get_mut(key.untagged()) {
+    fn fire_wake(&mut self, key: Key) {
+        match self.tasks.get_mut(key.untagged()) {
             Some(task) => {
-                if !task.is_queued() {
-                    task.set_queued(true);
+                if task.fire_wake() {
                     self.ready.push_back(Ready::Task(key.untagged()));
                 }
-                task.wake.take()
             }
-            None => self.orphans.remove(&key),
-        };
-        timer.map_or(0, WakeTimer::id)
+            None => {
+                self.orphans.remove(&key);
+            }
+        }
     }
 
-    /// Runs the batch at once if it is nothing but wake timers of tasks (without redirects)
-    /// that just fell due (`wakes_only`): the steps `run_wake_timer` would take one by one,
-    /// in the same order, counted and recorded the same, without the per-step round trip.
-    /// The tasks they queue go behind, for the next iteration, as always. False (having done
-    /// nothing) if the batch holds anything else. Not under a step limit, which may stop a
-    /// batch midway.
-    fn run_wakes_now(&mut self) -> bool {
-        if !self.wakes_only {
-            return false;
-        }
-        for _ in 0..self.ready.len() {
-            let Some(Ready::Entry(key)) = self.ready.pop_front() else {
-                unreachable!("wakes_only: every item is a task's wake timer");
+    /// `promote` for a task's wake timer (tagged key); false if the record is stale.
+    ///
+    /// While the batch is nothing but such timers, without redirects (`wakes_only`), the
+    /// timer's step is taken here: it frees the timer's place and queues the task, as
+    /// `run_wake_timer` would at the front of the batch, where nothing runs before it but
+    /// other such steps. The task goes to `woken`, which `end_promotion` queues behind the
+    /// batch, for the next iteration as always; the step is counted here, and recorded there
+    /// (after every `TimerFire` of the promotion, where the batch would have recorded it).
+    #[inline(always)]
+    fn promote_wake(&mut self, top: TimerRef) -> bool {
+        let key = top.key;
+        let fire_now;
+        if let Some(task) = self.tasks.get_mut(key.untagged()) {
+            // Its step will need the task's header: start loading it now (again, in case
+            // `prefetch_ahead` could not reach it a firing ago).
+            task.cell.prefetch();
+            let Some(timer) = task.wake.as_mut() else {
+                return false;
             };
-            self.stats.callbacks_run += 1;
-            let id = self.fire_wake(key);
-            if self.trace.is_some() {
-                self.current = Some(Who::Callback(id, wake_site()));
-                self.record(|| Event::CallbackRun { id });
+            if !timer.in_heap() || timer.id() != top.seq {
+                return false;
+            }
+            fire_now = self.wakes_only && !timer.has_redirect();
+            if fire_now {
+                if task.fire_wake() {
+                    self.woken.push(key.untagged());
+                }
+            } else {
+                timer.id.set(LIVE, false);
+            }
+        } else {
+            let Some(timer) = self.orphans.get_mut(&key) else {
+                return false;
+            };
+            if !timer.in_heap() || timer.id() != top.seq {
+                return false;
+            }
+            fire_now = self.wakes_only && !timer.has_redirect();
+            if fire_now {
+                self.orphans.remove(&key);
+            } else {
+                timer.id.set(LIVE, false);
             }
         }
-        self.blocked = Duration::ZERO;
+        if fire_now {
+            self.stats.callbacks_run += 1;
+            if self.trace.is_some() {
+                self.fired_ids.push(top.seq);
+            }
+        } else {
+            self.wakes_only = false;
+            self.ready.push_back(Ready::Entry(key));
+        }
         true
+    }
+
+    /// After promotion: records the steps `promote_wake` took (while tracing) and queues the
+    /// tasks they woke behind the batch.
+    fn end_promotion(&mut self) {
+        for i in 0..self.fired_ids.len() {
+            let id = self.fired_ids[i];
+            self.current = Some(Who::Callback(id, wake_site()));
+            self.record(|| Event::CallbackRun { id });
+        }
+        self.fired_ids.clear();
+        for i in 0..self.woken.len() {
+            let key = self.woken[i];
+            self.ready.push_back(Ready::Task(key));
+        }
+        self.woken.clear();
+        self.blocked = Duration::ZERO;
     }
 
     /// The next item of the batch, of which `remaining` items are left at the front of the
@@ -755,6 +809,8 @@ impl Core {
                 heap: TimerQueue::default(),
                 live_timers: 0,
                 wakes_only: false,
+                woken: Vec::new(),
+                fired_ids: Vec::new(),
                 next_entry_id: 0,
                 tasks: Slab::new(),
                 next_task_id: 0,
@@ -1112,14 +1168,14 @@ impl Core {
                 st.record(|| Event::ClockJump { from, to: next });
             }
         }
+        // Not under a step limit, which may stop a batch midway.
         st.wakes_only = st.ready.is_empty() && self.cfg.step_limit.is_none();
-        st.promote_due();
-        st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
-        if st.run_wakes_now() {
-            // That batch ran no user code and took no time: no timer fell due since, and no
-            // wake came but from another thread (the remote queue). So the next iteration
-            // would begin by taking in nothing and promoting nothing: begin it here, unless
-            // the run call ends after this iteration or remote wakes wait.
+        let batch = st.promote_due();
+        if st.wakes_only {
+            // The whole batch ran during promotion: no user code, no time. No timer fell due
+            // since, and no wake came but from another thread (the remote queue). So the next
+            // iteration would begin by taking in nothing and promoting nothing: begin it
+            // here, unless the run call ends after this iteration or remote wakes wait.
             if mode == Mode::Once || st.stopping || self.remote.is_pending() {
                 return Ok(Some(0));
             }
@@ -1127,8 +1183,9 @@ impl Core {
             st.stats.iterations += 1;
             st.wakes_only = false;
             st.stats.max_ready = st.stats.max_ready.max(st.ready.len());
+            return Ok(Some(st.ready.len()));
         }
-        Ok(Some(st.ready.len()))
+        Ok(Some(batch))
     }
 
     /// Queues the wakes that came through the remote queue (rare: wakes from other threads,

@@ -83,6 +83,16 @@ impl TaskEntry {
         self.id & QUEUED != 0
     }
 
+    /// The slot's part of its wake timer's step: frees the timer's place and marks the task
+    /// queued. True if the caller must queue it (it was not queued yet).
+    #[inline]
+    pub(crate) fn fire_wake(&mut self) -> bool {
+        self.wake = None;
+        let queue = !self.is_queued();
+        self.set_queued(true);
+        queue
+    }
+
     pub(crate) fn set_queued(&mut self, queued: bool) {
         self.id = if queued {
             self.id | QUEUED
