@@ -144,13 +144,16 @@ impl Entry {
 /// A task's own wake timer: the timer of a `sleep` (or `interval`) awaited in the task,
 /// kept in the task's slot (`TaskEntry::wake`), so that firing it reads one slot, the one
 /// the task's step needs next anyway, and needs neither a callback nor a call site. Its key is
-/// the task's key, tagged, which tells it from an `Entry`'s key; its id tells it from a later
-/// wake timer of the same task (`TimerRef::seq` is the id). A task has at most one; a second
-/// concurrent sleep gets an `Entry` with `Action::Wake`.
+/// the task's key, tagged, which tells it from an `Entry`'s key. A task has at most one; a
+/// second concurrent sleep gets an `Entry` with `Action::Wake`. Nothing queued (a record in
+/// the timer queue, a ready item) carries the timer's id, so the place is never reused while
+/// something queued still points at it: at most one thing does, and it is this timer's.
 ///
-/// Its states: `LIVE` (waiting in the queue); neither flag (fell due, its ready item queued);
-/// `DROPPED` (cancelled after it fell due: the slot stays taken until its ready item, which
-/// carries no id, has gone by). If the sleep is polled under another waker, that waker goes
+/// Its states: `LIVE` (its record waits in the queue); neither flag (fell due, its ready item
+/// queued); `DROPPED` (cancelled, its record or ready item still queued: the place stays
+/// taken until that has gone by, `State::discard` for a record). The id tells the sleep
+/// holding the `TimerKey` its timer from a later one. If the sleep is polled under another
+/// waker, that waker goes
 /// into a redirect (`REDIRECT`, the entry's key in `State::redirects`): an `Entry` (not in
 /// the heap, same id) that runs in the timer's place. A timer whose task finished before it
 /// (the sleep outlived its task) moves to `State::orphans`.
@@ -208,7 +211,7 @@ fn timer_live(
     t: &TimerRef,
 ) -> bool {
     if t.key.is_tagged() {
-        find_wake(tasks, orphans, t.key).is_some_and(|w| w.in_heap() && w.id() == t.seq)
+        find_wake(tasks, orphans, t.key).is_some_and(WakeTimer::in_heap)
     } else {
         entries.get(t.key).is_some_and(Entry::in_heap)
     }
@@ -342,8 +345,24 @@ impl State {
                 return Some(top.deadline);
             }
             self.heap.pop();
+            self.discard(top);
         }
         None
+    }
+
+    /// A record that left the queue without firing: a cancelled timer's. A wake timer's
+    /// place, kept while its record waited (`DROPPED`), is free from now on.
+    #[cold]
+    fn discard(&mut self, t: TimerRef) {
+        if !t.key.is_tagged() {
+            return;
+        }
+        match self.wake_timer(t.key, None) {
+            Some(timer) if timer.is_dropped() => self.clear_wake(t.key),
+            // Else the place is empty (or its task gone): a timer still in it would be the
+            // one this record stands for, and it was not live.
+            timer => debug_assert!(timer.is_none(), "a wake timer outlived its record"),
+        }
     }
 
     /// The polled task, when `waker` is its own (compared by data and vtable pointer).
@@ -421,11 +440,7 @@ impl State {
     fn queue_timer(&mut self, deadline: Instant, id: u64, key: Key) -> TimerKey {
         if deadline != Instant::MAX {
             // The id is the registration number: ids only grow, and a timer's is drawn here.
-            self.heap.push(TimerRef {
-                deadline,
-                seq: id,
-                key,
-            });
+            self.heap.push(TimerRef { deadline, key }, id);
             self.live_timers += 1;
             self.stats.max_timers = self.stats.max_timers.max(self.live_timers);
         }
@@ -474,12 +489,11 @@ impl State {
             if taken.is_dropped() {
                 return None;
             }
-            if taken.in_heap() {
-                self.clear_wake(key);
-            } else {
-                // Its ready item is queued and knows no id: keep the place until it goes by.
-                timer.id.set(DROPPED, true);
-            }
+            // Its record (in the heap) or ready item (fell due) is still queued and knows no
+            // id: the place stays taken until that goes by, so that nothing queued can ever
+            // point at a later timer of the task.
+            timer.id.set(LIVE, false);
+            timer.id.set(DROPPED, true);
             let redirect = if taken.has_redirect() {
                 self.redirects
                     .remove(&key)
@@ -504,7 +518,17 @@ impl State {
             // outnumber the live ones, so churn (e.g. timeouts that never fire) stays bounded.
             if self.heap.len() > 64 && self.heap.len() > 2 * self.live_timers {
                 let (entries, tasks, orphans) = (&self.entries, &self.tasks, &self.orphans);
-                self.heap.retain(|t| timer_live(entries, tasks, orphans, t));
+                let mut dropped = Vec::new();
+                self.heap.retain(|t| {
+                    let live = timer_live(entries, tasks, orphans, t);
+                    if !live && t.key.is_tagged() {
+                        dropped.push(*t);
+                    }
+                    live
+                });
+                for t in dropped {
+                    self.discard(t);
+                }
             }
         }
         self.record(|| Event::Cancel { id });
@@ -576,6 +600,8 @@ impl State {
             self.heap.pop();
             if timer_live(&self.entries, &self.tasks, &self.orphans, &top) {
                 due.push(top);
+            } else {
+                self.discard(top);
             }
         }
         let mut start = 0;
@@ -601,10 +627,10 @@ impl State {
     #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
         let id = if top.key.is_tagged() {
-            if !self.promote_wake(top) {
-                return;
+            match self.promote_wake(top) {
+                Some(id) => id,
+                None => return self.discard(top),
             }
-            top.seq
         } else {
             match self.entries.get_mut(top.key) {
                 Some(entry) if entry.in_heap() => {
@@ -646,7 +672,7 @@ impl State {
         }
     }
 
-    /// `promote` for a task's wake timer (tagged key); false if the record is stale.
+    /// `promote` for a task's wake timer (tagged key): its id, or `None` if it was cancelled.
     ///
     /// While the batch is nothing but such timers, without redirects (`wakes_only`), the
     /// timer's step is taken here: it frees the timer's place and queues the task, as
@@ -655,19 +681,15 @@ impl State {
     /// batch, for the next iteration as always; the step is counted here, and recorded there
     /// (after every `TimerFire` of the promotion, where the batch would have recorded it).
     #[inline(always)]
-    fn promote_wake(&mut self, top: TimerRef) -> bool {
+    fn promote_wake(&mut self, top: TimerRef) -> Option<u64> {
         let key = top.key;
-        let fire_now;
+        let (id, fire_now);
         if let Some(task) = self.tasks.get_mut(key.untagged()) {
             // Its step will need the task's header: start loading it now (again, in case
             // `prefetch_ahead` could not reach it a firing ago).
             task.cell.prefetch();
-            let Some(timer) = task.wake.as_mut() else {
-                return false;
-            };
-            if !timer.in_heap() || timer.id() != top.seq {
-                return false;
-            }
+            let timer = task.wake.as_mut().filter(|t| t.in_heap())?;
+            id = timer.id();
             fire_now = self.wakes_only && !timer.has_redirect();
             if fire_now {
                 if task.fire_wake() {
@@ -677,12 +699,8 @@ impl State {
                 timer.id.set(LIVE, false);
             }
         } else {
-            let Some(timer) = self.orphans.get_mut(&key) else {
-                return false;
-            };
-            if !timer.in_heap() || timer.id() != top.seq {
-                return false;
-            }
+            let timer = self.orphans.get_mut(&key).filter(|t| t.in_heap())?;
+            id = timer.id();
             fire_now = self.wakes_only && !timer.has_redirect();
             if fire_now {
                 self.orphans.remove(&key);
@@ -693,13 +711,13 @@ impl State {
         if fire_now {
             self.stats.callbacks_run += 1;
             if self.trace.is_some() {
-                self.fired_ids.push(top.seq);
+                self.fired_ids.push(id);
             }
         } else {
             self.wakes_only = false;
             self.ready.push_back(Ready::Entry(key));
         }
-        true
+        Some(id)
     }
 
     /// After promotion: records the steps `promote_wake` took (while tracing) and queues the
@@ -1549,16 +1567,12 @@ impl Core {
                     }
                 }
             }
-            let mut timers: Vec<(Instant, u64, Key)> = st
-                .heap
-                .take_all()
-                .into_iter()
-                .map(|t| (t.deadline, t.seq, t.key))
-                .collect();
-            timers.sort();
+            // In (deadline, registration) order. A wake timer's place has at most one record
+            // queued (a cancelled one is `DROPPED`, which `take_entry` skips).
+            let timers = st.heap.take_all();
             let mut pending: Vec<Entry> = timers
                 .into_iter()
-                .filter_map(|(_, id, key)| st.take_entry(key, Some(id)).and_then(|(_, _, e)| e))
+                .filter_map(|t| st.take_entry(t.key, None).and_then(|(_, _, e)| e))
                 .collect();
             // Timers at Instant::MAX are not in the heap: last, in registration order. (A
             // wake timer's redirect has the timer's id.)

@@ -14,9 +14,10 @@
 //! Bucket 0 (`due`) holds the timers whose deadline is exactly the last minimum, in
 //! registration order, with no sorting: timers of one deadline always share a bucket, which
 //! they reach in registration order (pushed in that order, or moved together by a spread that
-//! keeps their order), and a timer pushed later for that same deadline has the largest `seq`
-//! yet, so it goes to the back. Keying the buckets on the deadline alone (not on deadline and
-//! `seq`) keeps ties from travelling down 64 more buckets.
+//! keeps their order), and a timer pushed later for that same deadline is a later
+//! registration, so it goes to the back. Keying the buckets on the deadline alone (not on
+//! deadline and registration number) keeps ties from travelling down 64 more buckets, and
+//! lets a record be 16 bytes: its deadline and its key.
 //!
 //! A deadline below the last minimum (possible after the loop peeked at a timer it then did
 //! not jump to, e.g. at the end of `run_until`) goes to a small ordinary heap, `early`, which
@@ -28,24 +29,13 @@ use std::collections::{BinaryHeap, VecDeque};
 use crate::slab::Key;
 use crate::Instant;
 
-/// A registered timer: its deadline, its registration number (the tie-break), its entry.
+/// A registered timer as the queue holds it: its deadline and its entry, 16 bytes, a pair
+/// of words that travels in registers. Ties go by registration order, which the queue keeps
+/// by position (and `early` by number), so the record carries no registration number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerRef {
     pub(crate) deadline: Instant,
-    pub(crate) seq: u64,
     pub(crate) key: Key,
-}
-
-impl PartialOrd for TimerRef {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TimerRef {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
-    }
 }
 
 /// The width of a digit. Wider digits mean fewer moves per timer and more buckets to keep.
@@ -70,7 +60,8 @@ pub(crate) struct TimerQueue {
     occupied: [u64; WORDS],
     /// Bit `i` set when `occupied[i]` is not zero.
     summary: u64,
-    early: BinaryHeap<Reverse<TimerRef>>,
+    /// Deadlines below `last`, with their registration numbers: a plain heap, rarely used.
+    early: BinaryHeap<Reverse<(Instant, u64, Key)>>,
     len: usize,
 }
 
@@ -105,37 +96,30 @@ impl TimerQueue {
         self.len
     }
 
+    /// Queues `timer`, registered as number `seq`: numbers only grow, and only `early` needs
+    /// them (anywhere else, a later timer goes behind the earlier ones of its deadline).
     // Inline always, with the rare paths out of line: the record then stays in registers.
     // Passed through the stack, it was read back 16 bytes at a time over two 8-byte stores,
     // which cannot forward: the read waited for every store before it to reach the cache.
     #[inline(always)]
-    pub(crate) fn push(&mut self, timer: TimerRef) {
+    pub(crate) fn push(&mut self, timer: TimerRef, seq: u64) {
         self.len += 1;
         let d = timer.deadline.as_nanos();
         match bucket_of(d, self.last) {
             Some(b) if d > self.last => self.put(b, timer),
-            _ => self.push_rare(timer.deadline, timer.seq, timer.key),
+            _ => self.push_rare(timer, seq),
         }
     }
 
-    /// `push` for a deadline at or before the last minimum. Out of line, and given the
-    /// record's fields rather than the record, so that `push` keeps the record in registers.
+    /// `push` for a deadline at or before the last minimum.
     #[inline(never)]
-    fn push_rare(&mut self, deadline: Instant, seq: u64, key: Key) {
-        let timer = TimerRef { deadline, seq, key };
-        if deadline.as_nanos() < self.last {
-            self.early.push(Reverse(timer));
+    fn push_rare(&mut self, timer: TimerRef, seq: u64) {
+        if timer.deadline.as_nanos() < self.last {
+            self.early.push(Reverse((timer.deadline, seq, timer.key)));
         } else {
             // The newest registration: it goes after every timer already due then.
-            self.push_due(deadline, seq, key);
+            self.due.push_back(timer);
         }
-    }
-
-    /// Appends to `due`. Given the fields, for the same reason as `push_rare`: the record
-    /// it builds is its own, so the caller's copy can stay in registers.
-    #[inline]
-    fn push_due(&mut self, deadline: Instant, seq: u64, key: Key) {
-        self.due.push_back(TimerRef { deadline, seq, key });
     }
 
     #[inline(always)]
@@ -175,8 +159,8 @@ impl TimerQueue {
     }
 
     fn peek_slow(&mut self) -> Option<TimerRef> {
-        if let Some(Reverse(t)) = self.early.peek() {
-            return Some(*t);
+        if let Some(&Reverse((deadline, _, key))) = self.early.peek() {
+            return Some(TimerRef { deadline, key });
         }
         if self.due.is_empty() {
             let b = self.lowest_occupied()?;
@@ -198,19 +182,14 @@ impl TimerQueue {
             // Each timer lands below `b`: they all agree with `last` from the digit of `b` up.
             for &t in &items {
                 match bucket_of(t.deadline.as_nanos(), last) {
-                    None => self.push_due(t.deadline, t.seq, t.key),
+                    None => self.due.push_back(t),
                     Some(nb) => self.put(nb, t),
                 }
             }
             // Timers of one deadline always share a bucket (each bucket is a function of the
             // deadline and `last`), which they reached in registration order: pushed in that
             // order, or moved together by a spread, which keeps their order. So `due` needs
-            // no sort.
-            debug_assert!(self
-                .due
-                .iter()
-                .zip(self.due.iter().skip(1))
-                .all(|(a, b)| a.seq < b.seq));
+            // no sort (the unit test below checks the order against a sorted list).
             // Keep the vector's capacity for the next timers of that bucket.
             debug_assert!(self.buckets[b].is_empty());
             items.clear();
@@ -241,15 +220,16 @@ impl TimerQueue {
         }
         self.peek()?;
         self.len -= 1;
-        if let Some(Reverse(t)) = self.early.pop() {
-            return Some(t);
+        if let Some(Reverse((deadline, _, key))) = self.early.pop() {
+            return Some(TimerRef { deadline, key });
         }
         self.due.pop_front()
     }
 
     /// Keeps only the timers `keep` accepts.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&TimerRef) -> bool) {
-        self.early.retain(|Reverse(t)| keep(t));
+        self.early
+            .retain(|&Reverse((deadline, _, key))| keep(&TimerRef { deadline, key }));
         self.due.retain(&mut keep);
         let mut len = self.early.len() + self.due.len();
         // Only the occupied buckets: most of the 2048 are empty.
@@ -268,16 +248,12 @@ impl TimerQueue {
         self.len = len;
     }
 
-    /// Every timer, in no particular order, leaving the queue empty.
+    /// Every timer, in (deadline, registration) order, leaving the queue empty.
     pub(crate) fn take_all(&mut self) -> Vec<TimerRef> {
-        let mut all: Vec<TimerRef> = self.early.drain().map(|Reverse(t)| t).collect();
-        all.extend(self.due.drain(..));
-        for bucket in &mut self.buckets {
-            all.append(bucket);
+        let mut all = Vec::with_capacity(self.len);
+        while let Some(t) = self.pop() {
+            all.push(t);
         }
-        self.occupied = [0; WORDS];
-        self.summary = 0;
-        self.len = 0;
         all
     }
 }
@@ -300,7 +276,9 @@ mod tests {
     fn check_against_a_sorted_list(spread: u64) {
         let mut slab = Slab::new();
         let mut q = TimerQueue::default();
-        let mut model: Vec<TimerRef> = Vec::new();
+        // The model: (deadline, registration number, timer), sorted before each pop.
+        let mut model: Vec<(Instant, u64, TimerRef)> = Vec::new();
+        let mut numbers = std::collections::BTreeMap::new();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut now = 0u64;
         for seq in 0..20_000u64 {
@@ -316,15 +294,15 @@ mod tests {
                     let deadline = Instant::from_nanos(base + (r >> 8) % spread);
                     let t = TimerRef {
                         deadline,
-                        seq,
                         key: slab.insert(()),
                     };
-                    q.push(t);
-                    model.push(t);
+                    numbers.insert(t.key, seq);
+                    q.push(t, seq);
+                    model.push((deadline, seq, t));
                 }
                 6..=8 => {
-                    model.sort();
-                    let expected = (!model.is_empty()).then(|| model.remove(0));
+                    model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
+                    let expected = (!model.is_empty()).then(|| model.remove(0).2);
                     let got = q.pop();
                     assert_eq!(got, expected);
                     if let Some(t) = got {
@@ -332,18 +310,16 @@ mod tests {
                     }
                 }
                 _ => {
-                    q.retain(|t| t.seq % 5 != 0);
-                    model.retain(|t| t.seq % 5 != 0);
+                    q.retain(|t| numbers[&t.key] % 5 != 0);
+                    model.retain(|&(_, seq, _)| seq % 5 != 0);
                 }
             }
             assert_eq!(q.len(), model.len());
         }
-        model.sort();
-        let mut rest = Vec::new();
-        while let Some(t) = q.pop() {
-            rest.push(t);
-        }
-        assert_eq!(rest, model);
+        model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
+        let model: Vec<TimerRef> = model.into_iter().map(|(_, _, t)| t).collect();
+        assert_eq!(q.take_all(), model);
+        assert_eq!(q.len(), 0);
     }
 
     #[test]

@@ -769,3 +769,52 @@ fn a_sleep_cancelled_after_it_fell_due_wakes_nothing() {
     let stats = lp.stats();
     assert_eq!((stats.timers_fired, stats.timers_cancelled), (2, 0));
 }
+
+#[test]
+fn a_sleep_cancelled_while_queued_leaves_the_next_sleep_at_its_deadline_in_registration_order() {
+    // Task #1 polls a sleep until 10s once, then drops it: its timer's record stays queued
+    // (and keeps the task's timer place) until it surfaces at 10s. A callback for 10s is
+    // registered next, then task #1 sleeps until 10s again. At 10s the dropped sleep fires
+    // nothing; the callback runs first (registered first) and spawns task #2, then task #1's
+    // timer queues it behind #2. Its next sleep, once the place is free again, fires as usual.
+    let mut lp = EventLoop::builder().trace(true).build();
+    lp.spawn(async {
+        let mut first = Box::pin(simloop::sleep_until(at_secs(10)));
+        poll_fn(|cx| {
+            assert!(poll_under(&mut first, cx.waker()).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        drop(first);
+        simloop::call_at(at_secs(10), || {
+            mark("callback");
+            drop(simloop::spawn(async { mark("spawned") }));
+        });
+        simloop::sleep_until(at_secs(10)).await;
+        mark("woke");
+        sleep(secs(1)).await;
+        mark("slept 1s");
+        simloop::timeout(secs(1), sleep(secs(5))).await.unwrap_err();
+        mark("timed out");
+    });
+    lp.run().unwrap();
+    assert_eq!(
+        timeline(&lp),
+        [
+            "[0s] it1 poll task #1",
+            "[10s] it2 callback",
+            "[10s] it3 poll task #2",
+            "[10s] it3 spawned",
+            "[10s] it3 poll task #1",
+            "[10s] it3 woke",
+            "[11s] it5 poll task #1",
+            "[11s] it5 slept 1s",
+            "[12s] it7 poll task #1",
+            "[12s] it7 timed out",
+        ]
+    );
+    assert_eq!(lp.time(), at_secs(12));
+    let stats = lp.stats();
+    assert_eq!(stats.timers_fired, 4);
+    assert_eq!(stats.timers_cancelled, 2);
+}
