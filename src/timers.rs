@@ -11,8 +11,8 @@
 //! every pop walks a cache-missing path). A two-level bitmap finds the lowest non-empty bucket
 //! among the 2048.
 //!
-//! Bucket 0 (`due`) holds the timers whose deadline is exactly the last minimum, in
-//! registration order, with no sorting: timers of one deadline always share a bucket, which
+//! `due` holds the timers whose deadline is exactly the last minimum, in registration order,
+//! with no sorting (a bucket whose timers share one deadline becomes `due` whole, by a swap): timers of one deadline always share a bucket, which
 //! they reach in registration order (pushed in that order, or moved together by a spread that
 //! keeps their order), and a timer pushed later for that same deadline is a later
 //! registration, so it goes to the back. Keying the buckets on the deadline alone (not on
@@ -24,7 +24,7 @@
 //! is drained first.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 
 use crate::slab::Key;
 use crate::Instant;
@@ -36,6 +36,65 @@ use crate::Instant;
 pub(crate) struct TimerRef {
     pub(crate) deadline: Instant,
     pub(crate) key: Key,
+}
+
+/// The `due` bucket: a vector read from the front by a cursor, so that a bucket whose timers
+/// all share one deadline can become `due` by a swap of vectors instead of a copy.
+#[derive(Debug, Default)]
+struct Due {
+    items: Vec<TimerRef>,
+    /// The first item not yet popped.
+    next: usize,
+}
+
+impl Due {
+    #[inline]
+    fn front(&self) -> Option<&TimerRef> {
+        self.items.get(self.next)
+    }
+
+    /// The `i`th item after the front.
+    fn get(&self, i: usize) -> Option<&TimerRef> {
+        self.items.get(self.next + i)
+    }
+
+    fn len(&self) -> usize {
+        self.items.len() - self.next
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next == self.items.len()
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<TimerRef> {
+        let t = *self.items.get(self.next)?;
+        self.next += 1;
+        Some(t)
+    }
+
+    fn push_back(&mut self, timer: TimerRef) {
+        if self.is_empty() {
+            self.items.clear();
+            self.next = 0;
+        }
+        self.items.push(timer);
+    }
+
+    /// Takes `bucket`'s timers as the due ones (`due` is empty); `bucket` keeps the old vector,
+    /// emptied, with its capacity.
+    fn take(&mut self, bucket: &mut Vec<TimerRef>) {
+        debug_assert!(self.is_empty());
+        self.items.clear();
+        self.next = 0;
+        std::mem::swap(&mut self.items, bucket);
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&TimerRef) -> bool) {
+        self.items.drain(..self.next);
+        self.next = 0;
+        self.items.retain(keep);
+    }
 }
 
 /// The width of a digit. Wider digits mean fewer moves per timer and more buckets to keep.
@@ -54,7 +113,7 @@ pub(crate) struct TimerQueue {
     /// The deadline of the last minimum; every timer in `due` and `buckets` is at or after it.
     last: u64,
     /// The timers due exactly at `last`, in registration order.
-    due: VecDeque<TimerRef>,
+    due: Due,
     buckets: Vec<Vec<TimerRef>>,
     /// Bit `b` set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
@@ -69,7 +128,7 @@ impl Default for TimerQueue {
     fn default() -> Self {
         TimerQueue {
             last: 0,
-            due: VecDeque::new(),
+            due: Due::default(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: [0; WORDS],
             summary: 0,
@@ -165,20 +224,20 @@ impl TimerQueue {
         if self.due.is_empty() {
             let b = self.lowest_occupied()?;
             self.clear(b);
-            if let [t] = self.buckets[b][..] {
-                // A lone timer (common low down): it is the minimum, nothing to spread.
-                self.buckets[b].clear();
-                self.last = t.deadline.as_nanos();
-                self.due.push_back(t);
-                return Some(t);
+            let (mut last, mut max) = (u64::MAX, 0);
+            for t in &self.buckets[b] {
+                let d = t.deadline.as_nanos();
+                last = last.min(d);
+                max = max.max(d);
+            }
+            self.last = last;
+            if last == max {
+                // One deadline (common low down, often a lone timer): the bucket is `due`
+                // as it is, in registration order.
+                self.due.take(&mut self.buckets[b]);
+                return self.due.front().copied();
             }
             let mut items = std::mem::take(&mut self.buckets[b]);
-            let last = items
-                .iter()
-                .map(|t| t.deadline.as_nanos())
-                .min()
-                .expect("occupied bucket");
-            self.last = last;
             // Each timer lands below `b`: they all agree with `last` from the digit of `b` up.
             for &t in &items {
                 match bucket_of(t.deadline.as_nanos(), last) {
@@ -278,7 +337,8 @@ mod tests {
         let mut q = TimerQueue::default();
         // The model: (deadline, registration number, timer), sorted before each pop.
         let mut model: Vec<(Instant, u64, TimerRef)> = Vec::new();
-        let mut numbers = std::collections::BTreeMap::new();
+        // Registration numbers by key index (the slab never frees one here).
+        let mut numbers = Vec::new();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut now = 0u64;
         for seq in 0..20_000u64 {
@@ -296,7 +356,8 @@ mod tests {
                         deadline,
                         key: slab.insert(()),
                     };
-                    numbers.insert(t.key, seq);
+                    assert_eq!(t.key.index() as usize, numbers.len());
+                    numbers.push(seq);
                     q.push(t, seq);
                     model.push((deadline, seq, t));
                 }
@@ -310,7 +371,7 @@ mod tests {
                     }
                 }
                 _ => {
-                    q.retain(|t| numbers[&t.key] % 5 != 0);
+                    q.retain(|t| numbers[t.key.index() as usize] % 5 != 0);
                     model.retain(|&(_, seq, _)| seq % 5 != 0);
                 }
             }
