@@ -12,10 +12,10 @@
 //! among the 2048.
 //!
 //! `due` holds the timers whose deadline is exactly the last minimum, in registration order,
-//! with no sorting (a bucket whose timers share one deadline becomes `due` whole, by a swap): timers of one deadline always share a bucket, which
-//! they reach in registration order (pushed in that order, or moved together by a spread that
-//! keeps their order), and a timer pushed later for that same deadline is a later
-//! registration, so it goes to the back. Keying the buckets on the deadline alone (not on
+//! with no sorting: timers of one deadline always share a bucket, which they reach in
+//! registration order (pushed in that order, or moved together by a spread that keeps their
+//! order), and a timer pushed later for that same deadline is a later registration, so it
+//! goes to the back. A bucket whose timers share one deadline becomes `due` whole, by a swap. Keying the buckets on the deadline alone (not on
 //! deadline and registration number) keeps ties from travelling down 64 more buckets, and
 //! lets a record be 16 bytes: its deadline and its key.
 //!
