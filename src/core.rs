@@ -281,8 +281,9 @@ pub(crate) struct State {
     /// While the iteration's promotion runs: true as long as its batch is nothing but the
     /// wake timers of tasks, without redirects, which `promote` then fires at once.
     wakes_only: bool,
-    /// The tasks those wake timers woke, queued behind the batch when promotion ends.
-    woken: Vec<Key>,
+    /// How many tasks those wake timers queued: the front of the ready queue during
+    /// promotion, moved behind the batch when it ends.
+    woken: usize,
     /// Their timers' ids, while tracing: their steps are recorded when promotion ends.
     fired_ids: Vec<u64>,
     next_entry_id: u64,
@@ -557,12 +558,12 @@ impl State {
         } else {
             self.promote_due_chosen();
         }
-        let batch = self.ready.len();
+        let batch = self.ready.len() - self.woken;
         // The steps promotion took (`promote_wake`) were the batch's first items.
         let fired = (self.stats.callbacks_run - steps) as usize;
         self.stats.max_ready = self.stats.max_ready.max(batch + fired);
         if fired != 0 {
-            self.end_promotion();
+            self.end_promotion(batch);
         }
         batch
     }
@@ -677,9 +678,10 @@ impl State {
     /// While the batch is nothing but such timers, without redirects (`wakes_only`), the
     /// timer's step is taken here: it frees the timer's place and queues the task, as
     /// `run_wake_timer` would at the front of the batch, where nothing runs before it but
-    /// other such steps. The task goes to `woken`, which `end_promotion` queues behind the
-    /// batch, for the next iteration as always; the step is counted here, and recorded there
-    /// (after every `TimerFire` of the promotion, where the batch would have recorded it).
+    /// other such steps. The task is queued at once (counted in `woken`): should the batch
+    /// go on with other items, `end_promotion` moves it behind them, for the next iteration as
+    /// always. The step is counted here, and recorded there (after every `TimerFire` of the
+    /// promotion, where the batch would have recorded it).
     #[inline(always)]
     fn promote_wake(&mut self, top: TimerRef) -> Option<u64> {
         let key = top.key;
@@ -693,7 +695,10 @@ impl State {
             fire_now = self.wakes_only && !timer.has_redirect();
             if fire_now {
                 if task.fire_wake() {
-                    self.woken.push(key.untagged());
+                    // The queue held nothing else yet (`wakes_only`): `end_promotion` moves
+                    // these behind what follows.
+                    self.ready.push_back(Ready::Task(key.untagged()));
+                    self.woken += 1;
                 }
             } else {
                 timer.id.set(LIVE, false);
@@ -720,28 +725,41 @@ impl State {
         Some(id)
     }
 
-    /// After promotion: records the steps `promote_wake` took (while tracing) and queues the
-    /// tasks they woke behind the batch.
-    fn end_promotion(&mut self) {
+    /// After promotion: records the steps `promote_wake` took (while tracing) and moves the
+    /// tasks they queued behind the `batch` items that followed them, if any.
+    fn end_promotion(&mut self, batch: usize) {
         for i in 0..self.fired_ids.len() {
             let id = self.fired_ids[i];
             self.current = Some(Who::Callback(id, wake_site()));
             self.record(|| Event::CallbackRun { id });
         }
         self.fired_ids.clear();
-        for i in 0..self.woken.len() {
-            let key = self.woken[i];
-            self.ready.push_back(Ready::Task(key));
+        if batch != 0 {
+            for _ in 0..self.woken {
+                let task = self.ready.pop_front().expect("queued by promote_wake");
+                self.ready.push_back(task);
+            }
         }
-        self.woken.clear();
+        self.woken = 0;
         self.blocked = Duration::ZERO;
     }
 
     /// The next item of the batch, of which `remaining` items are left at the front of the
     /// ready queue. FIFO takes the front; an exploring schedule may take any task step, or
     /// the first callback (callbacks keep their order).
+    #[inline]
     fn next_item(&mut self, remaining: usize) -> Option<Ready> {
-        if remaining < 2 || self.chooser.is_fifo() {
+        if self.chooser.is_fifo() {
+            return self.ready.pop_front();
+        }
+        self.next_item_chosen(remaining)
+    }
+
+    /// `next_item` under an exploring schedule. Apart, so that the FIFO test comes first:
+    /// inlined, the compiler tested `remaining` first, a branch that goes either way.
+    #[inline(never)]
+    fn next_item_chosen(&mut self, remaining: usize) -> Option<Ready> {
+        if remaining < 2 {
             return self.ready.pop_front();
         }
         let mut positions = Vec::new();
@@ -827,7 +845,7 @@ impl Core {
                 heap: TimerQueue::default(),
                 live_timers: 0,
                 wakes_only: false,
-                woken: Vec::new(),
+                woken: 0,
                 fired_ids: Vec::new(),
                 next_entry_id: 0,
                 tasks: Slab::new(),
