@@ -426,6 +426,7 @@ impl State {
         if deadline == Instant::MAX {
             return None;
         }
+        // The next id (`next_entry_id`), drawn only once the slot takes the timer.
         let id = self.next_entry_id + 1;
         let entry = self.tasks.get_mut(task).filter(|e| e.wake.is_none())?;
         entry.wake = Some(WakeTimer {
@@ -624,7 +625,7 @@ impl State {
     }
 
     /// Moves one due timer to the back of the ready queue, or, while the batch is nothing but
-    /// task wake timers (`wakes_only`), takes its step at once (see `fire_now`).
+    /// task wake timers (`wakes_only`), takes its step at once (see `promote_wake`).
     #[inline(always)]
     fn promote(&mut self, top: TimerRef) {
         let id = if top.key.is_tagged() {
