@@ -1135,17 +1135,17 @@ impl Core {
             TaskRef::new::<std::future::Pending<()>>(Target::Main(gen), &self.remote, None).0
         });
         let main_waker = main_task.as_ref().map(TaskRef::waker);
+        let mut after_batch = false;
         let result = loop {
-            let batch = match self.begin_iteration(mode) {
+            let batch = match self.begin_iteration(mode, after_batch) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            match self.run_batch(batch, &mut main, main_waker.as_deref()) {
-                Ok(stopping) if mode == Mode::Once || stopping => break Ok(()),
-                Ok(_) => {}
-                Err(e) => break Err(e),
+            if let Err(e) = self.run_batch(batch, &mut main, main_waker.as_deref()) {
+                break Err(e);
             }
+            after_batch = true;
         };
         let mut st = self.st.borrow_mut();
         st.stopping = false;
@@ -1161,14 +1161,26 @@ impl Core {
             .filter(|limit| t > Instant::ZERO + *limit)
     }
 
-    /// Steps 1 and 2 of an iteration, under one borrow: take in remote wakes; if nothing is
-    /// ready, end the run call (`Ok(None)`: over; `Err`: stalled or past the time limit) or
-    /// jump the clock to the next deadline; promote due timers. Returns the batch's size.
-    fn begin_iteration(&self, mode: Mode) -> Result<Option<usize>, LoopError> {
-        if self.remote.is_pending() {
-            self.take_remote();
-        }
+    /// Steps 1 and 2 of an iteration, under one borrow: after a batch (`after_batch`), end
+    /// the run call if that batch failed, stopped the loop, or was `run_once`'s; take in
+    /// remote wakes; if nothing is ready, end the run call (`Ok(None)`: over; `Err`: stalled
+    /// or past the time limit) or jump the clock to the next deadline; promote due timers.
+    /// Returns the batch's size.
+    fn begin_iteration(&self, mode: Mode, after_batch: bool) -> Result<Option<usize>, LoopError> {
         let mut st = self.st.borrow_mut();
+        if after_batch {
+            if st.failure.is_some() {
+                return Err(st.failure.take().expect("just tested"));
+            }
+            if st.stopping || mode == Mode::Once {
+                return Ok(None);
+            }
+        }
+        if self.remote.is_pending() {
+            drop(st);
+            self.take_remote();
+            st = self.st.borrow_mut();
+        }
         let idle = st.ready.is_empty() && !st.stopping;
         let next = if idle { st.next_deadline() } else { None };
         if idle {
@@ -1237,14 +1249,13 @@ impl Core {
         }
     }
 
-    /// Step 3 of an iteration: runs the `batch` items that were ready when it began. Returns
-    /// whether the loop is stopping.
+    /// Step 3 of an iteration: runs the `batch` items that were ready when it began.
     fn run_batch(
         self: &Rc<Self>,
         batch: usize,
         main: &mut Option<MainPoll<'_>>,
         main_waker: Option<&Waker>,
-    ) -> Result<bool, LoopError> {
+    ) -> Result<(), LoopError> {
         // A half-open range: an inclusive one costs a few more instructions per step.
         for remaining in (1..batch + 1).rev() {
             // A failure of the previous step ends the run before the next one is taken.
@@ -1272,11 +1283,9 @@ impl Core {
                 }
             }
         }
-        let mut st = self.st.borrow_mut();
-        if st.failure.is_some() {
-            return Err(st.failure.take().expect("just tested"));
-        }
-        Ok(st.stopping)
+        // A failure of the last step, and a stop, are for `begin_iteration` to see: it
+        // borrows the state next anyway.
+        Ok(())
     }
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
