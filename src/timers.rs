@@ -15,9 +15,10 @@
 //! with no sorting: timers of one deadline always share a bucket, which they reach in
 //! registration order (pushed in that order, or moved together by a spread that keeps their
 //! order), and a timer pushed later for that same deadline is a later registration, so it
-//! goes to the back. A bucket whose timers share one deadline becomes `due` whole, by a swap. Keying the buckets on the deadline alone (not on
-//! deadline and registration number) keeps ties from travelling down 64 more buckets, and
-//! lets a record be 16 bytes: its deadline and its key.
+//! goes to the back. A bucket whose timers share one deadline becomes `due` whole, by a
+//! swap. Keying the buckets on the deadline alone (not on deadline and registration number)
+//! keeps ties from travelling down 64 more buckets, and lets a record be 16 bytes: its
+//! deadline and its key.
 //!
 //! A deadline below the last minimum (possible after the loop peeked at a timer it then did
 //! not jump to, e.g. at the end of `run_until`) goes to a small ordinary heap, `early`, which
