@@ -1,9 +1,11 @@
 //! simloop against tokio's paused clock, side by side in one process, same workloads.
 //!
-//! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how
-//! simloop's cost per event grows with the workload's size; `-- --quick` runs everything at a
-//! tenth of the size, once (a smoke run); `-- --profile NAME [RUNS]` runs one workload five (or RUNS) times for a
-//! profiler (simloop's, or tokio's with a `tokio-` prefix); `-- --gate` runs the workload of `benches/callgrind-gate`.
+//! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how the
+//! cost per event grows with the workload's size, simloop's and tokio's side by side (about
+//! five minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
+//! `-- --profile NAME [RUNS]` runs one workload five (or RUNS) times for a profiler
+//! (simloop's, or tokio's with a `tokio-` prefix); `-- --gate` runs the workload of
+//! `benches/callgrind-gate`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -523,34 +525,76 @@ fn compare(scale: u64, reps: Reps) {
     );
 }
 
+/// Median ns per event over `reps` runs of `f`.
+fn ns_per_event(reps: usize, events: usize, mut f: impl FnMut() -> Run) -> f64 {
+    let wall = median((0..reps).map(|_| f().wall).collect());
+    wall.as_nanos() as f64 / events as f64
+}
+
+/// How each system's cost per event grows with the workload's size, side by side: per size,
+/// ns per event, its growth over the smallest size, and the growth of log(n) (the issue's
+/// bound). Systems alternate within each size, as in the table. Medians of 21 runs up to a
+/// million events, of 3 above (a run of ten million tasks takes seconds on each system).
 fn scaling() {
-    println!("| workload | n | events | simloop | ns/event |");
-    println!("|---|---:|---:|---:|---:|");
-    for n in [10_000usize, 100_000, 1_000_000, 10_000_000] {
-        let delays = w1_delays(n);
-        for (name, f) in [
-            (
-                "W1 callbacks",
-                w1_simloop_callbacks as fn(&[u64], bool) -> Run,
-            ),
-            ("W1 tasks", w1_simloop_tasks),
-        ] {
-            let wall = median((0..3).map(|_| f(&delays, false).wall).collect());
-            println!(
-                "| {name} | {n} | {n} | {} | {:.0} |",
-                secs(wall),
-                wall.as_nanos() as f64 / n as f64
-            );
-        }
-    }
-    for tasks in [1_000usize, 10_000, 100_000] {
-        let plan = w2_plan(tasks);
-        let wall = median((0..3).map(|_| w2_simloop(&plan, false).wall).collect());
-        let events = tasks * 100;
+    let reps_for = |events: usize| (20_000_000 / events).clamp(3, 21) | 1;
+    println!("| workload | n | events | simloop ns/event | growth | tokio ns/event | growth | simloop/tokio | log(n) growth |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let growth = |first: &mut Option<f64>, x: f64| x / *first.get_or_insert(x);
+    let cell = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
+    let ratio = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}"));
+    let print = |name: &str,
+                 n: usize,
+                 n0: usize,
+                 events: usize,
+                 s: f64,
+                 t: Option<f64>,
+                 first: &mut (Option<f64>, Option<f64>)| {
+        let gs = growth(&mut first.0, s);
+        let gt = t.map(|t| growth(&mut first.1, t));
         println!(
-            "| W2 sleepers | {tasks} tasks | {events} | {} | {:.0} |",
-            secs(wall),
-            wall.as_nanos() as f64 / events as f64
+            "| {name} | {n} | {events} | {s:.0} | {gs:.2} | {} | {} | {} | {:.2} |",
+            cell(t),
+            ratio(gt),
+            ratio(t.map(|t| s / t)),
+            (n as f64).ln() / (n0 as f64).ln(),
+        );
+    };
+    let sizes = [10_000usize, 100_000, 1_000_000, 10_000_000];
+    let (mut cb, mut tasks, mut floor) = Default::default();
+    for n in sizes {
+        let delays = w1_delays(n);
+        let reps = reps_for(n);
+        let s = ns_per_event(reps, n, || w1_simloop_callbacks(&delays, false));
+        print("W1 callbacks", n, sizes[0], n, s, None, &mut cb);
+        let (mut s, mut t) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            s.push(w1_simloop_tasks(&delays, false).wall);
+            t.push(w1_tokio(&delays).wall);
+        }
+        let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / n as f64;
+        print("W1 tasks", n, sizes[0], n, per(s), Some(per(t)), &mut tasks);
+        let f = ns_per_event(reps, n, || w1_floor(&delays));
+        print("W1 floor: BinaryHeap", n, sizes[0], n, f, None, &mut floor);
+    }
+    let sizes = [1_000usize, 10_000, 100_000];
+    let mut w2 = Default::default();
+    for n in sizes {
+        let plan = w2_plan(n);
+        let (mut s, mut t) = (Vec::new(), Vec::new());
+        for _ in 0..reps_for(n * 100) {
+            s.push(w2_simloop(&plan, false).wall);
+            t.push(w2_tokio(&plan).wall);
+        }
+        let events = n * 100;
+        let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / events as f64;
+        print(
+            "W2 sleepers",
+            n,
+            sizes[0],
+            events,
+            per(s),
+            Some(per(t)),
+            &mut w2,
         );
     }
 }
