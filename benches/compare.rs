@@ -3,8 +3,8 @@
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how the
 //! cost per event grows with the workload's size, simloop's and tokio's side by side (about
 //! five minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
-//! `-- --profile NAME [RUNS]` runs one workload five (or RUNS) times for a profiler
-//! (simloop's, or tokio's with a `tokio-` prefix); `-- --gate` runs the workload of
+//! `-- --profile NAME [RUNS [SIZE]]` runs one workload five (or RUNS) times for a profiler
+//! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2); `-- --gate` runs the workload of
 //! `benches/callgrind-gate`.
 
 use std::cell::Cell;
@@ -599,10 +599,19 @@ fn scaling() {
     }
 }
 
-/// Runs one simloop workload at full size a few times, for a profiler to look at.
-fn profile(workload: &str, runs: usize) {
-    let delays = w1_delays(1_000_000);
-    let plan = w2_plan(10_000);
+/// Runs one simloop workload a few times, for a profiler to look at: at full size, or with
+/// `size` timers (W1) or tasks (W2), e.g. to count instructions per event at each size.
+fn profile(workload: &str, runs: usize, size: Option<usize>) {
+    let delays = w1_delays(if workload.contains("w1") {
+        size.unwrap_or(1_000_000)
+    } else {
+        0
+    });
+    let plan = w2_plan(if workload.contains("w2") {
+        size.unwrap_or(10_000)
+    } else {
+        0
+    });
     for _ in 0..runs {
         let run = match workload {
             "w1-callbacks" => w1_simloop_callbacks(&delays, false),
@@ -635,7 +644,8 @@ fn main() {
         println!("W2 1000 tasks: virtual end {}", secs(run.virtual_end));
     } else if let Some(i) = args.iter().position(|a| a == "--profile") {
         let runs = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(5);
-        profile(&args[i + 1], runs);
+        let size = args.get(i + 3).and_then(|n| n.parse().ok());
+        profile(&args[i + 1], runs, size);
     } else if args.iter().any(|a| a == "--scaling") {
         scaling();
     } else if args.iter().any(|a| a == "--quick") {
