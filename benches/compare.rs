@@ -2,10 +2,10 @@
 //!
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how the
 //! cost per event grows with the workload's size, simloop's and tokio's side by side (about
-//! five minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
+//! six minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
 //! `-- --profile NAME [RUNS [SIZE]]` runs one workload five (or RUNS) times for a profiler
-//! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2); `-- --gate` runs the workload of
-//! `benches/callgrind-gate`.
+//! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2);
+//! `-- --gate` runs the workload of `benches/callgrind-gate`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -549,6 +549,22 @@ fn ns_per_event(reps: usize, events: usize, mut f: impl FnMut() -> Run) -> f64 {
     wall.as_nanos() as f64 / events as f64
 }
 
+/// `ns_per_event` of simloop and of tokio, their runs alternating.
+fn ns_per_event_side_by_side(
+    reps: usize,
+    events: usize,
+    mut simloop: impl FnMut() -> Run,
+    mut tokio: impl FnMut() -> Run,
+) -> (f64, f64) {
+    let (mut s, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        s.push(simloop().wall);
+        t.push(tokio().wall);
+    }
+    let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / events as f64;
+    (per(s), per(t))
+}
+
 /// How each system's cost per event grows with the workload's size, side by side: per size,
 /// ns per event, its growth over the smallest size, and the growth of log(n) (the issue's
 /// bound). Systems alternate within each size, as in the table. Medians of 21 runs up to a
@@ -584,13 +600,13 @@ fn scaling() {
         let reps = reps_for(n);
         let s = ns_per_event(reps, n, || w1_simloop_callbacks(&delays, false));
         print("W1 callbacks", n, sizes[0], n, s, None, &mut cb);
-        let (mut s, mut t) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            s.push(w1_simloop_tasks(&delays, false).wall);
-            t.push(w1_tokio(&delays).wall);
-        }
-        let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / n as f64;
-        print("W1 tasks", n, sizes[0], n, per(s), Some(per(t)), &mut tasks);
+        let (s, t) = ns_per_event_side_by_side(
+            reps,
+            n,
+            || w1_simloop_tasks(&delays, false),
+            || w1_tokio(&delays),
+        );
+        print("W1 tasks", n, sizes[0], n, s, Some(t), &mut tasks);
         let f = ns_per_event(reps, n, || w1_floor(&delays));
         print("W1 floor: BinaryHeap", n, sizes[0], n, f, None, &mut floor);
     }
@@ -598,22 +614,14 @@ fn scaling() {
     let mut w2 = Default::default();
     for n in sizes {
         let plan = w2_plan(n);
-        let (mut s, mut t) = (Vec::new(), Vec::new());
-        for _ in 0..reps_for(n * 100) {
-            s.push(w2_simloop(&plan, false).wall);
-            t.push(w2_tokio(&plan).wall);
-        }
         let events = n * 100;
-        let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / events as f64;
-        print(
-            "W2 sleepers",
-            n,
-            sizes[0],
+        let (s, t) = ns_per_event_side_by_side(
+            reps_for(events),
             events,
-            per(s),
-            Some(per(t)),
-            &mut w2,
+            || w2_simloop(&plan, false),
+            || w2_tokio(&plan),
         );
+        print("W2 sleepers", n, sizes[0], events, s, Some(t), &mut w2);
     }
 }
 
