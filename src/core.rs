@@ -202,6 +202,16 @@ fn find_wake(
     }
 }
 
+/// Starts loading the slot a timer's firing will look up first.
+#[inline]
+fn prefetch_slot(entries: &Slab<Entry>, tasks: &Slab<TaskEntry>, t: &TimerRef) {
+    if t.key.is_tagged() {
+        tasks.prefetch(t.key.untagged());
+    } else {
+        entries.prefetch(t.key);
+    }
+}
+
 /// True while the timer `t` refers to waits in the queue.
 #[inline]
 fn timer_live(
@@ -341,7 +351,10 @@ impl State {
     /// The earliest live deadline; dead heap entries met on the way are dropped.
     #[inline]
     fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(top) = self.heap.peek() {
+        while let Some(top) = self
+            .heap
+            .peek_warm(|t| prefetch_slot(&self.entries, &self.tasks, t))
+        {
             if timer_live(&self.entries, &self.tasks, &self.orphans, &top) {
                 return Some(top.deadline);
             }
@@ -548,7 +561,10 @@ impl State {
         }
         let steps = self.stats.callbacks_run;
         if self.chooser.is_fifo() {
-            while let Some(top) = self.heap.peek() {
+            while let Some(top) = self
+                .heap
+                .peek_warm(|t| prefetch_slot(&self.entries, &self.tasks, t))
+            {
                 if top.deadline > self.now {
                     self.prefetch_ahead(top);
                     break;
@@ -583,11 +599,7 @@ impl State {
             self.entries.prefetch(next.key);
         }
         if let Some(after) = self.heap.after_next() {
-            if after.key.is_tagged() {
-                self.tasks.prefetch(after.key.untagged());
-            } else {
-                self.entries.prefetch(after.key);
-            }
+            prefetch_slot(&self.entries, &self.tasks, after);
         }
     }
 

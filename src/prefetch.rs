@@ -1,5 +1,6 @@
 //! A cache prefetch hint, for the run loop's few loads that are known ahead and likely to miss
-//! (a due timer's task slot and header, with a million tasks alive).
+//! (the slots of the timers about to fire and a due task's header, with a million tasks
+//! alive).
 #![allow(unsafe_code)] // one hint that cannot fault; see the SAFETY note
 
 /// Starts loading the cache line at `p` (any address: a prefetch never faults). A no-op off

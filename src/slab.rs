@@ -148,7 +148,11 @@ impl<T> Slab<T> {
     /// Starts loading `key`'s slot into the cache, for a lookup coming soon.
     #[inline]
     pub(crate) fn prefetch(&self, key: Key) {
-        crate::prefetch::prefetch(self.slots.as_ptr().wrapping_add(key.index() as usize));
+        let slot = self.slots.as_ptr().wrapping_add(key.index() as usize);
+        crate::prefetch::prefetch(slot);
+        // A slot need not sit in one cache line (a task's is 48 bytes): load its last byte's
+        // line too, or a lookup of the generation can still wait for memory.
+        crate::prefetch::prefetch(slot.cast::<u8>().wrapping_add(size_of::<Slot<T>>() - 1));
     }
 
     /// Removes every value, in slot order.
