@@ -106,9 +106,10 @@ const DIGIT_MASK: u64 = RADIX as u64 - 1;
 /// `p` (from the least significant), where their digit is `v`. Lower buckets hold earlier
 /// deadlines.
 const BUCKETS: usize = 64 / DIGIT_BITS as usize * RADIX;
-/// The buckets of the third digit (deadlines 2^16 ns apart, at most 2^24) are warmed: near
-/// enough to fire soon, and the timers that reach the buckets below nearly all pass through
-/// them (warming those as well only repeated the loads). Those of at most `WARM_MAX` timers.
+/// The buckets of the third digit are warmed (each holds deadlines within 2^16 ns of each
+/// other, less than 2^24 ns after the last minimum): near enough to fire soon, and the timers
+/// that reach the buckets below nearly all pass through them (warming those as well only
+/// repeated the loads). Those of at most `WARM_MAX` timers.
 const WARM_BUCKETS: std::ops::Range<usize> = 2 * RADIX..3 * RADIX;
 const WARM_MAX: usize = 4096;
 /// Words of the occupancy bitmap (a bit per bucket), at most 64: `summary` has a bit per word.
