@@ -438,8 +438,14 @@ mod tests {
                 pending = batch;
             }
             assert_eq!(q.pop(), Some(top));
-            if let Some(i) = pending.iter().position(|&k| k == top.key) {
-                pending.swap_remove(i);
+            match pending.iter().position(|&k| k == top.key) {
+                Some(i) => {
+                    pending.swap_remove(i);
+                }
+                None => assert!(
+                    pending.is_empty(),
+                    "a timer popped before the batch warmed last had all fired"
+                ),
             }
         }
         assert!(pending.is_empty());
