@@ -221,6 +221,52 @@ fn w2_tokio(plan: &[Vec<u64>]) -> Run {
     })
 }
 
+/// W2's delays drawn inside each task as it goes, from the generator's state where the task's
+/// share of the stream begins: the same delays and instants as `w2_plan`, without the
+/// per-task vectors (80 MB at 100,000 tasks). `--scaling` runs it to show what reading those
+/// vectors costs once they leave the caches.
+fn w2_starts(tasks: usize) -> Vec<u64> {
+    let mut rng = XorShift::new();
+    (0..tasks)
+        .map(|_| {
+            let start = rng.0;
+            for _ in 0..100 {
+                rng.next();
+            }
+            start
+        })
+        .collect()
+}
+
+fn w2_drawn_delays(start: u64) -> impl Iterator<Item = Duration> {
+    let mut rng = XorShift(start);
+    (0..100).map(move |_| Duration::from_micros(1 + rng.next() % 10_000))
+}
+
+fn w2_drawn_simloop(starts: &[u64]) -> Run {
+    simloop_run(false, || {
+        for &start in starts {
+            drop(simloop::spawn(async move {
+                for d in w2_drawn_delays(start) {
+                    simloop::sleep(d).await;
+                }
+            }));
+        }
+    })
+}
+
+fn w2_drawn_tokio(starts: &[u64]) -> Run {
+    tokio_run(|| {
+        for &start in starts {
+            drop(tokio::task::spawn_local(async move {
+                for d in w2_drawn_delays(start) {
+                    tokio::time::sleep(d).await;
+                }
+            }));
+        }
+    })
+}
+
 // ---- W3: ping-pong -------------------------------------------------------------------------
 
 fn w3_simloop(messages: u64, trace: bool) -> Run {
@@ -611,18 +657,83 @@ fn scaling() {
         print("W1 floor: BinaryHeap", n, sizes[0], n, f, None, &mut floor);
     }
     let sizes = [1_000usize, 10_000, 100_000];
-    let mut w2 = Default::default();
+    let (mut w2, mut drawn) = Default::default();
     for n in sizes {
         let plan = w2_plan(n);
+        let starts = w2_starts(n);
+        let end = w2_exact_end(&plan);
         let events = n * 100;
+        let reps = reps_for(events);
         let (s, t) = ns_per_event_side_by_side(
-            reps_for(events),
+            reps,
             events,
             || w2_simloop(&plan, false),
             || w2_tokio(&plan),
         );
         print("W2 sleepers", n, sizes[0], events, s, Some(t), &mut w2);
+        let (s, t) = ns_per_event_side_by_side(
+            reps,
+            events,
+            || {
+                let run = w2_drawn_simloop(&starts);
+                assert_eq!(run.virtual_end, end, "drawn delays are W2's delays");
+                run
+            },
+            || w2_drawn_tokio(&starts),
+        );
+        print(
+            "W2, delays drawn in the task",
+            n,
+            sizes[0],
+            events,
+            s,
+            Some(t),
+            &mut drawn,
+        );
     }
+    // What one of those vector reads waits for once they leave the caches: a load whose
+    // address comes from the load before it, through a buffer of the vectors' size.
+    println!();
+    println!("| W2 tasks | their delay vectors | one dependent load through them, ns |");
+    println!("|---:|---:|---:|");
+    for n in sizes {
+        let bytes = n * 100 * 8;
+        println!(
+            "| {n} | {:.1} MB | {:.0} |",
+            bytes as f64 / 1e6,
+            dependent_load_ns(bytes)
+        );
+    }
+}
+
+/// Median ns of one load whose address comes from the load before it, over a buffer of
+/// `bytes` visited one cache line at a time in a random single cycle (Sattolo's shuffle).
+fn dependent_load_ns(bytes: usize) -> f64 {
+    let lines = (bytes / 64).max(2);
+    let mut next: Vec<usize> = (0..lines).collect();
+    let mut rng = XorShift::new();
+    for i in (1..lines).rev() {
+        let j = (rng.next() % i as u64) as usize;
+        next.swap(i, j);
+    }
+    let mut buf = vec![[0usize; 8]; lines];
+    for (line, &to) in buf.iter_mut().zip(&next) {
+        line[0] = to;
+    }
+    drop(next);
+    let steps = 2_000_000;
+    let runs = (0..5)
+        .map(|_| {
+            let start = WallInstant::now();
+            let mut at = 0;
+            for _ in 0..steps {
+                at = buf[at][0];
+            }
+            std::hint::black_box(at);
+            start.elapsed()
+        })
+        .collect();
+    median(runs).as_nanos() as f64 / steps as f64
 }
 
 /// Runs one simloop workload a few times, for a profiler to look at: at full size, or with
@@ -633,7 +744,12 @@ fn profile(workload: &str, runs: usize, size: Option<usize>) {
     } else {
         0
     });
-    let plan = w2_plan(if workload.contains("w2") {
+    let plan = w2_plan(if workload.ends_with("w2") {
+        size.unwrap_or(10_000)
+    } else {
+        0
+    });
+    let starts = w2_starts(if workload.contains("w2-drawn") {
         size.unwrap_or(10_000)
     } else {
         0
@@ -643,15 +759,17 @@ fn profile(workload: &str, runs: usize, size: Option<usize>) {
             "w1-callbacks" => w1_simloop_callbacks(&delays, false),
             "w1-tasks" => w1_simloop_tasks(&delays, false),
             "w2" => w2_simloop(&plan, false),
+            "w2-drawn" => w2_drawn_simloop(&starts),
             "w3" => w3_simloop(1_000_000, false),
             "w5" => w5_simloop(1_000_000, false),
             "tokio-w1" => w1_tokio(&delays),
             "tokio-w2" => w2_tokio(&plan),
+            "tokio-w2-drawn" => w2_drawn_tokio(&starts),
             "tokio-w3" => w3_tokio(1_000_000),
             "tokio-w5" => w5_tokio(1_000_000),
             other => panic!(
-                "unknown workload {other}: w1-callbacks, w1-tasks, w2, w3, w5, \
-                 tokio-w1, tokio-w2, tokio-w3, tokio-w5"
+                "unknown workload {other}: w1-callbacks, w1-tasks, w2, w2-drawn, w3, w5, \
+                 tokio-w1, tokio-w2, tokio-w2-drawn, tokio-w3, tokio-w5"
             ),
         };
         println!("{workload}: {}", secs(run.wall));

@@ -585,21 +585,26 @@ impl State {
         batch
     }
 
-    /// Starts loading what the next firings will read, two timers ahead, so that each load
-    /// has a whole iteration or two to arrive: the task header of `next` (the timer to fire
-    /// next; its slot was prefetched a firing ago, as the one after), and the slot of the
-    /// timer after it.
+    /// Starts loading what the next promotion will read, while the batch runs: the task header
+    /// (or the entry's slot) of `next`, the timer to fire next, and of the other timers of its
+    /// deadline (at most 32); when `next` is alone there, the slot of the timer after it. One
+    /// by one, each firing's load would wait for memory in turn; started here, they overlap.
     #[inline]
     fn prefetch_ahead(&self, next: TimerRef) {
-        if next.key.is_tagged() {
-            if let Some(task) = self.tasks.get(next.key.untagged()) {
-                task.cell.prefetch();
+        let same_deadline = self.heap.upcoming();
+        for t in std::iter::once(&next).chain(same_deadline.iter().take(32)) {
+            if t.key.is_tagged() {
+                if let Some(task) = self.tasks.get(t.key.untagged()) {
+                    task.cell.prefetch();
+                }
+            } else {
+                self.entries.prefetch(t.key);
             }
-        } else {
-            self.entries.prefetch(next.key);
         }
-        if let Some(after) = self.heap.after_next() {
-            prefetch_slot(&self.entries, &self.tasks, after);
+        if same_deadline.is_empty() {
+            if let Some(after) = self.heap.after_next() {
+                prefetch_slot(&self.entries, &self.tasks, after);
+            }
         }
     }
 

@@ -248,7 +248,8 @@ impl TimerQueue {
             self.last = last;
             if last == max {
                 // One deadline (common low down, often a lone timer): the bucket is `due`
-                // as it is, in registration order.
+                // as it is, in registration order. Its timers fire in the coming promotion,
+                // all together.
                 self.due.take(&mut self.buckets[b]);
                 return self.due.front().copied();
             }
@@ -286,6 +287,13 @@ impl TimerQueue {
             return Some(t);
         }
         self.buckets[self.lowest_occupied()?].first()
+    }
+
+    /// The other timers of the minimum's deadline, in the order they pop, for prefetching:
+    /// after a `peek`, the rest of what the promotion at that deadline takes.
+    #[inline]
+    pub(crate) fn upcoming(&self) -> &[TimerRef] {
+        self.due.items.get(self.due.next + 1..).unwrap_or(&[])
     }
 
     /// Removes the minimum timer.
@@ -454,6 +462,42 @@ mod tests {
             batches > 1_000 && warmed > 10_000,
             "{batches} batches, {warmed} timers"
         );
+    }
+
+    /// After a `peek`, `upcoming` lists the other timers of the minimum's deadline, in the
+    /// order they pop.
+    #[test]
+    fn upcoming_is_the_rest_of_the_minimum_deadline() {
+        let mut slab = Slab::new();
+        let mut q = TimerQueue::default();
+        let mut model = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for seq in 0..5_000u64 {
+            let deadline = Instant::from_nanos(xorshift(&mut x) % 300 * 1000);
+            let t = TimerRef {
+                deadline,
+                key: slab.insert(()),
+            };
+            q.push(t, seq);
+            model.push((deadline, seq, t));
+        }
+        model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
+        let mut popped = 0;
+        let mut longest = 0;
+        while let Some(top) = q.peek() {
+            let same: Vec<TimerRef> = model[popped..]
+                .iter()
+                .take_while(|&&(deadline, _, _)| deadline == top.deadline)
+                .map(|&(_, _, t)| t)
+                .collect();
+            assert_eq!(same[0], top);
+            assert_eq!(q.upcoming(), &same[1..]);
+            longest = longest.max(same.len());
+            assert_eq!(q.pop(), Some(top));
+            popped += 1;
+        }
+        assert_eq!(popped, model.len());
+        assert!(longest > 10, "deadlines shared by up to {longest} timers");
     }
 
     #[test]
