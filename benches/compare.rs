@@ -589,34 +589,31 @@ fn compare(scale: u64, reps: Reps) {
     );
 }
 
-/// Median ns per event over `reps` runs of `f`.
-fn ns_per_event(reps: usize, events: usize, mut f: impl FnMut() -> Run) -> f64 {
-    let wall = median((0..reps).map(|_| f().wall).collect());
-    wall.as_nanos() as f64 / events as f64
-}
-
-/// `ns_per_event` of simloop and of tokio, their runs alternating.
-fn ns_per_event_side_by_side(
-    reps: usize,
-    events: usize,
-    mut simloop: impl FnMut() -> Run,
-    mut tokio: impl FnMut() -> Run,
-) -> (f64, f64) {
-    let (mut s, mut t) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        s.push(simloop().wall);
-        t.push(tokio().wall);
+/// Runs `measure(i)` `reps[i]` times for each size `i`, in rounds, each size's runs spread
+/// evenly over them: the machine's speed moves by a quarter within seconds here, and a size
+/// measured in one spell and the next size in another would show that as growth. (`measure`
+/// starts with an untimed run, so that what it times finds the allocator as a run of the
+/// same size leaves it, not as a bigger one did.)
+fn in_rounds(reps: &[usize], mut measure: impl FnMut(usize)) {
+    let rounds = reps.iter().copied().max().unwrap_or(0);
+    for r in 0..rounds {
+        for (i, &k) in reps.iter().enumerate() {
+            if (r + 1) * k / rounds > r * k / rounds {
+                measure(i);
+            }
+        }
     }
-    let per = |v: Vec<Duration>| median(v).as_nanos() as f64 / events as f64;
-    (per(s), per(t))
 }
 
 /// How each system's cost per event grows with the workload's size, side by side: per size,
 /// ns per event, its growth over the smallest size, and the growth of log(n) (the issue's
-/// bound). Systems alternate within each size, as in the table. Medians of 21 runs up to a
-/// million events, of 3 above (a run of ten million tasks takes seconds on each system).
+/// bound). Every system and size takes a turn in each round (`in_rounds`). Medians of 21
+/// runs up to a million events, of 3 above (a run of ten million tasks takes seconds on each
+/// system).
 fn scaling() {
     let reps_for = |events: usize| (20_000_000 / events).clamp(3, 21) | 1;
+    let ns_per_event =
+        |runs: &[Duration], events: usize| median(runs.to_vec()).as_nanos() as f64 / events as f64;
     println!("| workload | n | events | simloop ns/event | growth | tokio ns/event | growth | simloop/tokio | log(n) growth |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let growth = |first: &mut Option<f64>, x: f64| x / *first.get_or_insert(x);
@@ -639,48 +636,66 @@ fn scaling() {
             (n as f64).ln() / (n0 as f64).ln(),
         );
     };
+
     let sizes = [10_000usize, 100_000, 1_000_000, 10_000_000];
+    let delays: Vec<Vec<u64>> = sizes.iter().map(|&n| w1_delays(n)).collect();
+    let reps: Vec<usize> = sizes.iter().map(|&n| reps_for(n)).collect();
+    // Per size: simloop callbacks, simloop tasks, tokio tasks, the floor.
+    let mut walls = vec![<[Vec<Duration>; 4]>::default(); sizes.len()];
+    in_rounds(&reps, |i| {
+        let (d, w) = (&delays[i], &mut walls[i]);
+        w1_simloop_tasks(d, false);
+        w[0].push(w1_simloop_callbacks(d, false).wall);
+        w[1].push(w1_simloop_tasks(d, false).wall);
+        w[2].push(w1_tokio(d).wall);
+        w[3].push(w1_floor(d).wall);
+    });
+    drop(delays);
     let (mut cb, mut tasks, mut floor) = Default::default();
-    for n in sizes {
-        let delays = w1_delays(n);
-        let reps = reps_for(n);
-        let s = ns_per_event(reps, n, || w1_simloop_callbacks(&delays, false));
-        print("W1 callbacks", n, sizes[0], n, s, None, &mut cb);
-        let (s, t) = ns_per_event_side_by_side(
-            reps,
-            n,
-            || w1_simloop_tasks(&delays, false),
-            || w1_tokio(&delays),
-        );
+    for (&n, w) in sizes.iter().zip(&walls) {
+        let per = |runs| ns_per_event(runs, n);
+        print("W1 callbacks", n, sizes[0], n, per(&w[0]), None, &mut cb);
+        let (s, t) = (per(&w[1]), per(&w[2]));
         print("W1 tasks", n, sizes[0], n, s, Some(t), &mut tasks);
-        let f = ns_per_event(reps, n, || w1_floor(&delays));
-        print("W1 floor: BinaryHeap", n, sizes[0], n, f, None, &mut floor);
+        print(
+            "W1 floor: BinaryHeap",
+            n,
+            sizes[0],
+            n,
+            per(&w[3]),
+            None,
+            &mut floor,
+        );
     }
+
     let sizes = [1_000usize, 10_000, 100_000];
+    let plans: Vec<_> = sizes.iter().map(|&n| w2_plan(n)).collect();
+    let starts: Vec<_> = sizes.iter().map(|&n| w2_starts(n)).collect();
+    let reps: Vec<usize> = sizes.iter().map(|&n| reps_for(n * 100)).collect();
+    // Per size: simloop and tokio with the delay vectors, then with the delays drawn.
+    let mut walls = vec![<[Vec<Duration>; 4]>::default(); sizes.len()];
+    in_rounds(&reps, |i| {
+        let (plan, starts, w) = (&plans[i], &starts[i], &mut walls[i]);
+        w2_simloop(plan, false);
+        w[0].push(w2_simloop(plan, false).wall);
+        w[1].push(w2_tokio(plan).wall);
+        let run = w2_drawn_simloop(starts);
+        assert_eq!(
+            run.virtual_end,
+            w2_exact_end(plan),
+            "drawn delays are W2's delays"
+        );
+        w[2].push(run.wall);
+        w[3].push(w2_drawn_tokio(starts).wall);
+    });
+    drop(plans);
     let (mut w2, mut drawn) = Default::default();
-    for n in sizes {
-        let plan = w2_plan(n);
-        let starts = w2_starts(n);
-        let end = w2_exact_end(&plan);
+    for (&n, w) in sizes.iter().zip(&walls) {
         let events = n * 100;
-        let reps = reps_for(events);
-        let (s, t) = ns_per_event_side_by_side(
-            reps,
-            events,
-            || w2_simloop(&plan, false),
-            || w2_tokio(&plan),
-        );
+        let per = |runs| ns_per_event(runs, events);
+        let (s, t) = (per(&w[0]), per(&w[1]));
         print("W2 sleepers", n, sizes[0], events, s, Some(t), &mut w2);
-        let (s, t) = ns_per_event_side_by_side(
-            reps,
-            events,
-            || {
-                let run = w2_drawn_simloop(&starts);
-                assert_eq!(run.virtual_end, end, "drawn delays are W2's delays");
-                run
-            },
-            || w2_drawn_tokio(&starts),
-        );
+        let (s, t) = (per(&w[2]), per(&w[3]));
         print(
             "W2, delays drawn in the task",
             n,
