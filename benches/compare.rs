@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how the
 //! cost per event grows with the workload's size, simloop's and tokio's side by side (about
-//! six minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
+//! ten minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
 //! `-- --profile NAME [RUNS [SIZE]]` runs one workload five (or RUNS) times for a profiler
 //! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2);
 //! `-- --gate` runs the workload of `benches/callgrind-gate`.

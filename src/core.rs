@@ -591,20 +591,27 @@ impl State {
     /// by one, each firing's load would wait for memory in turn; started here, they overlap.
     #[inline]
     fn prefetch_ahead(&self, next: TimerRef) {
+        self.prefetch_firing(next);
         let same_deadline = self.heap.upcoming();
-        for t in std::iter::once(&next).chain(same_deadline.iter().take(32)) {
-            if t.key.is_tagged() {
-                if let Some(task) = self.tasks.get(t.key.untagged()) {
-                    task.cell.prefetch();
-                }
-            } else {
-                self.entries.prefetch(t.key);
-            }
+        for &t in same_deadline.iter().take(32) {
+            self.prefetch_firing(t);
         }
         if same_deadline.is_empty() {
             if let Some(after) = self.heap.after_next() {
                 prefetch_slot(&self.entries, &self.tasks, after);
             }
+        }
+    }
+
+    /// Starts loading what the firing of `t` reads first: its task's header, or its entry.
+    #[inline(always)]
+    fn prefetch_firing(&self, t: TimerRef) {
+        if t.key.is_tagged() {
+            if let Some(task) = self.tasks.get(t.key.untagged()) {
+                task.cell.prefetch();
+            }
+        } else {
+            self.entries.prefetch(t.key);
         }
     }
 
