@@ -248,8 +248,7 @@ impl TimerQueue {
             self.last = last;
             if last == max {
                 // One deadline (common low down, often a lone timer): the bucket is `due`
-                // as it is, in registration order. Its timers fire in the coming promotion,
-                // all together.
+                // as it is, in registration order.
                 self.due.take(&mut self.buckets[b]);
                 return self.due.front().copied();
             }
