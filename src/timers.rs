@@ -54,11 +54,6 @@ impl Due {
         self.items.get(self.next)
     }
 
-    /// The `i`th item after the front.
-    fn get(&self, i: usize) -> Option<&TimerRef> {
-        self.items.get(self.next + i)
-    }
-
     fn len(&self) -> usize {
         self.items.len() - self.next
     }
@@ -278,13 +273,11 @@ impl TimerQueue {
         self.due.front().copied()
     }
 
-    /// A timer due soon after the minimum, for prefetching (not always the second: any of the
-    /// lowest bucket's). Call after `peek`.
+    /// A timer due soon after the minimum's deadline, for prefetching (the lowest bucket's
+    /// first, not always the next to fire; the minimum's own deadline is `upcoming`). Call
+    /// after `peek`.
     #[inline]
     pub(crate) fn after_next(&self) -> Option<&TimerRef> {
-        if let Some(t) = self.due.get(1) {
-            return Some(t);
-        }
         self.buckets[self.lowest_occupied()?].first()
     }
 
