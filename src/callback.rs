@@ -10,10 +10,12 @@ use std::ptr;
 
 type Storage = [usize; 3];
 
-/// A type-erased `FnOnce()` that runs at most once and is dropped exactly once.
+/// A type-erased `FnOnce()` that runs at most once and is dropped exactly once. `!Send` and
+/// `!Sync`: the closure it holds need be neither (the storage alone would let it be both).
 pub(crate) struct Callback {
     data: MaybeUninit<Storage>,
     vtable: &'static VTable,
+    _not_send: PhantomData<*const ()>,
 }
 
 struct VTable {
@@ -72,6 +74,7 @@ impl Callback {
         Callback {
             data,
             vtable: &VTableOf::<F>::VTABLE,
+            _not_send: PhantomData,
         }
     }
 
@@ -147,6 +150,30 @@ mod tests {
                 "panicking dropped"
             ]
         );
+    }
+
+    /// Autoref-free trait detection: the inherent constant applies only where the bound
+    /// holds, else the trait's default does.
+    trait Fallback {
+        const SEND: bool = false;
+        const SYNC: bool = false;
+    }
+    impl<T> Fallback for T {}
+    struct Probe<T>(PhantomData<T>);
+    impl<T: Send> Probe<(T, ())> {
+        const SEND: bool = true;
+    }
+    impl<T: Sync> Probe<((), T)> {
+        const SYNC: bool = true;
+    }
+
+    #[test]
+    fn callbacks_are_neither_send_nor_sync() {
+        // Checked at compile time: with a `Send` callback, this test does not build.
+        const { assert!(!Probe::<(Rc<u8>, ())>::SEND && Probe::<(u8, ())>::SEND) };
+        const { assert!(!Probe::<(Callback, ())>::SEND) };
+        const { assert!(!Probe::<((), std::cell::Cell<u8>)>::SYNC && Probe::<((), u8)>::SYNC) };
+        const { assert!(!Probe::<((), Callback)>::SYNC) };
     }
 
     #[test]

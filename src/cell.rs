@@ -16,6 +16,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{addr_of_mut, NonNull};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
@@ -26,8 +27,9 @@ use crate::error::JoinError;
 use crate::slab::Key;
 use crate::task::Target;
 
-/// The part of the allocation that wakers use. Other threads touch only `wakers`,
-/// `remote_queued` and `remote` (and `vtable`, to free it); the rest is the loop thread's.
+/// The part of the allocation that wakers use. A wake on another thread reads only what
+/// never changes after `TaskRef::new` (`main`, `key`, `remote`, `vtable`) and the atomics
+/// (`wakers`, `remote_queued`); `refs` and `flags` change, and are the loop thread's alone.
 #[repr(C)]
 struct Header {
     wakers: AtomicU32,
@@ -35,7 +37,10 @@ struct Header {
     remote_queued: AtomicBool,
     refs: Cell<u8>,
     flags: Cell<u8>,
-    /// The task's key (or, with `MAIN`, the main future's generation as an index).
+    /// The waker's target is the main future (`Target::Main`), not a task. Never changes: a
+    /// wake from any thread reads it (a flag in `flags` would race with the loop's writes).
+    main: bool,
+    /// The task's key (or, with `main`, the main future's generation as an index).
     key: Key,
     /// Weak, because the remote queue holds wakers: a strong reference back would be a cycle.
     remote: Weak<Remote>,
@@ -44,8 +49,6 @@ struct Header {
 
 /// The future is being polled or dropped.
 const BUSY: u8 = 1;
-/// The waker's target is the main future (`Target::Main`), not a task.
-const MAIN: u8 = 1 << 1;
 /// The task has finished: its output (or error) is in the stage, or was taken.
 const DONE: u8 = 1 << 2;
 /// The `JoinHandle` was dropped.
@@ -56,6 +59,8 @@ const CANCEL: u8 = 1 << 4;
 struct VTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
     drop_future: unsafe fn(NonNull<Header>),
+    /// Drops a finished task's output, if it is still there (nobody will take it).
+    drop_output: unsafe fn(NonNull<Header>),
     fail: unsafe fn(NonNull<Header>, JoinError),
     /// Moves a finished task's result into `*out` (an `Option<Result<T, Box<JoinError>>>`).
     take_result: unsafe fn(NonNull<Header>, *mut ()),
@@ -95,6 +100,7 @@ impl<F: Future> VTableOf<F> {
     const VTABLE: VTable = VTable {
         poll: poll::<F>,
         drop_future: drop_future::<F>,
+        drop_output: drop_output::<F>,
         fail: fail::<F>,
         take_result: take_result::<F>,
         drop_local: drop_local::<F>,
@@ -195,6 +201,21 @@ unsafe fn drop_future<F: Future>(p: NonNull<Header>) {
 
 /// # Safety
 /// See above.
+unsafe fn drop_output<F: Future>(p: NonNull<Header>) {
+    // SAFETY: per the contract.
+    let a = unsafe { alloc::<F>(p) };
+    let _busy = Busy::enter(&a.prefix.header);
+    // SAFETY: `_busy` makes this the only reference to the stage while it lives.
+    let stage = unsafe { &mut *a.stage.get() };
+    if let Stage::Finished(_) = stage {
+        // Moved out first, so that the stage is `Consumed` even if the output's `Drop` panics.
+        let output = std::mem::replace(stage, Stage::Consumed);
+        drop(output);
+    }
+}
+
+/// # Safety
+/// See above.
 unsafe fn fail<F: Future>(p: NonNull<Header>, err: JoinError) {
     // SAFETY: per the contract.
     complete(unsafe { alloc::<F>(p) }, Err(Box::new(err)));
@@ -221,11 +242,17 @@ unsafe fn take_result<F: Future>(p: NonNull<Header>, out: *mut ()) {
 /// See above; besides, no loop-side reference is left, and this is called once.
 unsafe fn drop_local<F: Future>(p: NonNull<Header>) {
     let a = p.cast::<Alloc<F>>().as_ptr();
+    // The stage's destructors are user code: should one panic, the joiner's waker is still
+    // dropped, and the panic goes on once it is (the caller still frees the memory).
     // SAFETY: nothing else reaches the stage or the joiner's waker any more (no loop-side
     // reference is left, and wakers use only the header), and they are dropped only here.
-    unsafe {
+    let stage = catch_unwind(AssertUnwindSafe(|| unsafe {
         ManuallyDrop::drop(&mut *addr_of_mut!((*a).stage));
-        ManuallyDrop::drop(&mut *addr_of_mut!((*a).prefix.joiner));
+    }));
+    // SAFETY: as above.
+    unsafe { ManuallyDrop::drop(&mut *addr_of_mut!((*a).prefix.joiner)) };
+    if let Err(payload) = stage {
+        resume_unwind(payload);
     }
 }
 
@@ -251,7 +278,7 @@ impl Header {
     }
 
     fn target(&self) -> Target {
-        if self.flag(MAIN) {
+        if self.main {
             Target::Main(self.key.index())
         } else {
             Target::Task(self.key)
@@ -384,7 +411,8 @@ impl TaskRef {
                     wakers: AtomicU32::new(1),
                     remote_queued: AtomicBool::new(false),
                     refs: Cell::new(2),
-                    flags: Cell::new(if main { MAIN } else { 0 }),
+                    flags: Cell::new(0),
+                    main,
                     key,
                     remote: Arc::downgrade(remote),
                     vtable: &VTableOf::<F>::VTABLE,
@@ -419,6 +447,13 @@ impl TaskRef {
     pub(crate) fn drop_future(&self) {
         // SAFETY: as in `poll`.
         unsafe { (self.header().vtable.drop_future)(self.ptr) }
+    }
+
+    /// Drops the output of a finished task that nobody will take (it is detached), so that
+    /// its destructor runs as part of the task's last step, where a panic is caught.
+    pub(crate) fn drop_output(&self) {
+        // SAFETY: as in `poll`.
+        unsafe { (self.header().vtable.drop_output)(self.ptr) }
     }
 
     /// Finishes the task with `err` and wakes whoever awaits it.
@@ -486,12 +521,20 @@ impl Drop for TaskRef {
         if refs.get() > 0 {
             return;
         }
-        // SAFETY: the last loop-side reference, on the loop's thread: the join state and the
-        // future are dropped once, here; then the loop side's waker count is given up.
-        unsafe {
-            (self.header().vtable.drop_local)(self.ptr);
-            Header::release(self.ptr);
+        // Given up even if a destructor in the stage panics: the memory is freed all the same.
+        struct Release(NonNull<Header>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                // SAFETY: the loop side's waker count, given up once, after the stage.
+                unsafe { Header::release(self.0) };
+            }
         }
+        let release = Release(self.ptr);
+        // SAFETY: the last loop-side reference, on the loop's thread: the join state and the
+        // future are dropped once, here; then (`release`) the loop side's waker count is given
+        // up.
+        unsafe { (self.header().vtable.drop_local)(self.ptr) };
+        drop(release);
     }
 }
 

@@ -306,7 +306,9 @@ pub(crate) struct State {
     /// Set while a step of the main future sits in the ready queue.
     main_queued: bool,
     /// The task polled last, and its waker's data and vtable: a wake timer registered with
-    /// that waker becomes `Action::Wake`.
+    /// that waker becomes `Action::Wake`. Names a live task only (`remove_task` and `close`
+    /// clear it): once its entry goes, its allocation may be freed and the address reused
+    /// by another waker (the next run call's main waker), which must not pass for it.
     polling: Option<(Key, *const (), *const RawWakerVTable)>,
     main_counter: u32,
     pub(crate) rng: Rng,
@@ -488,6 +490,10 @@ impl State {
     /// Removes a task's slot; its wake timer, if any, lives on as an orphan.
     fn remove_task(&mut self, key: Key) -> Option<TaskEntry> {
         let entry = self.tasks.remove(key)?;
+        // Its allocation may be freed from now on, and its address reused by another waker.
+        if self.polling.is_some_and(|(polled, _, _)| polled == key) {
+            self.polling = None;
+        }
         if let Some(timer) = entry.wake {
             self.orphans.insert(key.tagged(), timer);
         }
@@ -518,6 +524,12 @@ impl State {
             };
             Some((taken.id(), taken.in_heap(), redirect))
         } else {
+            // The id too, not only the key: a slot's generation wraps after 2^32 reuses, and a
+            // stale handle must never take a later entry of the same slot.
+            let entry = self.entries.get(key)?;
+            if id.is_some_and(|id| entry.id() != id) {
+                return None;
+            }
             let entry = self.entries.remove(key)?;
             Some((entry.id(), entry.in_heap(), Some(entry)))
         }
@@ -1206,6 +1218,10 @@ impl Core {
             st = self.st.borrow_mut();
         }
         let idle = st.ready.is_empty() && !st.stopping;
+        if idle {
+            // What a burst grew goes back once it has gone by.
+            st.ready.shrink_if_empty();
+        }
         let next = if idle { st.next_deadline() } else { None };
         if idle {
             match mode {
@@ -1430,8 +1446,8 @@ impl Core {
             return Err(e);
         }
         let waker = task.waker();
-        // Left set after the poll: a stale value is harmless, since a wake by key is exactly
-        // what that task's waker does.
+        // Left set after the poll while the task lives: its waker's address is its own until
+        // then, and a wake by key is exactly what that waker does.
         st.polling = Some((key, waker.data(), waker.vtable()));
         st.stats.polls += 1;
         st.record(|| Event::TaskPoll { task: Some(id) });
@@ -1447,8 +1463,19 @@ impl Core {
                 let entry = st.remove_task(key);
                 st.record(|| Event::TaskFinish { task: Some(id) });
                 drop(st);
+                // Nobody will take a detached task's output: its destructor is user code of
+                // this step, and a panic there is the task's.
+                let panic = if task.is_detached() {
+                    catch_unwind(AssertUnwindSafe(|| task.drop_output())).err()
+                } else {
+                    None
+                };
+                let who = match panic {
+                    Some(_) => who.or_else(|| entry.as_ref().map(TaskEntry::who)),
+                    None => who,
+                };
                 drop(entry);
-                self.after_step(who.as_ref(), None, false);
+                self.after_step(who.as_ref(), panic, false);
             }
             Err(payload) => {
                 let entry = self.st.borrow_mut().remove_task(key);
@@ -1635,6 +1662,7 @@ impl Core {
             pending.extend(never);
             st.live_timers = 0;
             let mut tasks = st.tasks.drain();
+            st.polling = None;
             tasks.sort_by_key(TaskEntry::id);
             for t in &tasks {
                 let task = t.id();

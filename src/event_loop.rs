@@ -195,7 +195,7 @@ impl fmt::Debug for Builder {
 ///
 /// Dropping the loop closes it (see [`close`](Self::close)).
 pub struct EventLoop {
-    core: Rc<Core>,
+    pub(crate) core: Rc<Core>,
 }
 
 impl EventLoop {

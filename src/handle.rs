@@ -257,3 +257,29 @@ impl fmt::Debug for TimerHandle {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use crate::{now, EventLoop, Instant};
+
+    #[test]
+    fn a_fired_timers_handle_cannot_cancel_a_later_timer_once_its_slot_generation_wraps() {
+        let mut lp = EventLoop::new();
+        let old = lp.call_later(Duration::from_secs(1), || {});
+        lp.run().unwrap();
+        // The slot goes through 2^32 reuses in all: its generation is back to the handle's.
+        let key = old.inner.key.expect("scheduled");
+        lp.core.st.borrow_mut().entries.age(key, u32::MAX);
+        let fired = Rc::new(RefCell::new(Vec::new()));
+        let f = fired.clone();
+        let new = lp.call_later(Duration::from_secs(2), move || f.borrow_mut().push(now()));
+        assert!(!old.cancel(), "a stale handle cancelled a later timer");
+        assert!(!new.is_cancelled());
+        lp.run().unwrap();
+        assert_eq!(*fired.borrow(), [Instant::from_nanos(3_000_000_000)]);
+    }
+}

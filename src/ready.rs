@@ -10,6 +10,10 @@ pub(crate) trait Word: Copy {
     fn from_word(word: u64) -> Self;
 }
 
+/// The most slots an empty queue keeps (512 KiB): a batch larger than this costs a regrowth
+/// whenever the queue runs dry, which is small beside running it.
+const KEEP: usize = 1 << 16;
+
 /// A FIFO of `T`, with a power-of-two capacity.
 #[derive(Debug)]
 pub(crate) struct ReadyQueue<T> {
@@ -102,6 +106,27 @@ impl<T: Word> ReadyQueue<T> {
         items
     }
 
+    /// Gives back the memory of a burst: an empty queue whose buffer grew past `KEEP` slots
+    /// frees it (a long-running loop must not keep the peak of one burst for good).
+    #[inline]
+    pub(crate) fn shrink_if_empty(&mut self) {
+        if self.len == 0 && self.slots.len() > KEEP {
+            self.release();
+        }
+    }
+
+    #[cold]
+    fn release(&mut self) {
+        self.slots = Vec::new();
+        self.head = 0;
+    }
+
+    /// The buffer's size in slots.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     #[cold]
     fn grow(&mut self) {
         // In place: a full buffer rotated to start at 0, then grown (a large buffer grows by
@@ -115,7 +140,7 @@ impl<T: Word> ReadyQueue<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReadyQueue, Word};
+    use super::{ReadyQueue, Word, KEEP};
     use std::collections::VecDeque;
 
     impl Word for u32 {
@@ -160,5 +185,28 @@ mod tests {
             assert_eq!(q.is_empty(), model.is_empty());
             assert!(q.iter().eq(model.iter().copied()));
         }
+    }
+
+    #[test]
+    fn an_emptied_queue_gives_back_the_memory_of_a_burst() {
+        let mut q = ReadyQueue::new();
+        for n in 0..KEEP as u32 {
+            q.push_back(n);
+        }
+        assert_eq!(q.capacity(), KEEP);
+        while q.pop_front().is_some() {}
+        q.shrink_if_empty();
+        assert_eq!(q.capacity(), KEEP, "up to KEEP slots are kept");
+        for n in 0..=KEEP as u32 {
+            q.push_back(n);
+        }
+        assert_eq!(q.capacity(), 2 * KEEP);
+        q.shrink_if_empty();
+        assert_eq!(q.capacity(), 2 * KEEP, "a queue in use keeps its buffer");
+        while q.pop_front().is_some() {}
+        q.shrink_if_empty();
+        assert_eq!(q.capacity(), 0);
+        q.push_back(7);
+        assert_eq!(q.pop_front(), Some(7));
     }
 }

@@ -139,10 +139,39 @@ impl<T> Slab<T> {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index());
+        self.free_slot(key.index(), 1);
         self.len -= 1;
         Some(value)
+    }
+
+    /// Moves the emptied slot `index` on by `reuses` generations and frees it for reuse,
+    /// unless its generation wrapped: then it is retired for good, so that a key from 2^32
+    /// reuses ago can never name a later value (a slot lost per 2^32 reuses is nothing).
+    fn free_slot(&mut self, index: u32, reuses: u32) {
+        let slot = &mut self.slots[index as usize];
+        let (generation, wrapped) = slot.generation.overflowing_add(reuses);
+        slot.generation = generation;
+        if !wrapped {
+            self.free.push(index);
+        }
+    }
+
+    /// Test-only: ages the empty slot `key` named by `reuses` more insert/remove cycles, as
+    /// that many would (a wrap of the generation included) without running them.
+    #[cfg(test)]
+    pub(crate) fn age(&mut self, key: Key, reuses: u32) {
+        let index = key.index();
+        assert!(
+            self.slots[index as usize].value.is_none(),
+            "age an empty slot"
+        );
+        let at = self
+            .free
+            .iter()
+            .position(|&i| i == index)
+            .expect("a free slot");
+        self.free.remove(at);
+        self.free_slot(index, reuses);
     }
 
     /// Starts loading `key`'s slot into the cache, for a lookup coming soon.
@@ -158,10 +187,9 @@ impl<T> Slab<T> {
     /// Removes every value, in slot order.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.len);
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(v) = slot.value.take() {
-                slot.generation = slot.generation.wrapping_add(1);
-                self.free.push(index as u32);
+        for index in 0..self.slots.len() {
+            if let Some(v) = self.slots[index].value.take() {
+                self.free_slot(index as u32, 1);
                 out.push(v);
             }
         }
@@ -171,5 +199,36 @@ impl<T> Slab<T> {
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slab;
+
+    #[test]
+    fn a_slot_whose_generation_wraps_is_retired_so_old_keys_never_resolve_again() {
+        let mut slab = Slab::new();
+        let old = slab.insert("old");
+        assert_eq!(slab.remove(old), Some("old"));
+        // 2^32 reuses in all: the generation is back where `old` was made.
+        slab.age(old, u32::MAX);
+        let new = slab.insert("new");
+        assert_ne!(
+            new.index(),
+            old.index(),
+            "the wrapped slot must not be reused"
+        );
+        assert_eq!(slab.get(old), None);
+        assert_eq!(slab.remove(old), None);
+        assert_eq!(slab.get(new), Some(&"new"));
+        // Short of a wrap, the slot is reused under a new generation.
+        let a = slab.insert("a");
+        slab.remove(a);
+        slab.age(a, 1000);
+        let b = slab.insert("b");
+        assert_eq!(b.index(), a.index());
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.get(b), Some(&"b"));
     }
 }

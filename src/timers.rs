@@ -73,17 +73,19 @@ impl Due {
         if self.is_empty() {
             self.items.clear();
             self.next = 0;
+            keep_spare(&mut self.items, SPARE_DUE);
         }
         self.items.push(timer);
     }
 
     /// Takes `bucket`'s timers as the due ones (`due` is empty); `bucket` keeps the old vector,
-    /// emptied, with its capacity.
-    fn take(&mut self, bucket: &mut Vec<TimerRef>) {
+    /// emptied, with its capacity up to `spare`.
+    fn take(&mut self, bucket: &mut Vec<TimerRef>, spare: usize) {
         debug_assert!(self.is_empty());
         self.items.clear();
         self.next = 0;
         std::mem::swap(&mut self.items, bucket);
+        keep_spare(bucket, spare);
     }
 
     fn retain(&mut self, keep: impl FnMut(&TimerRef) -> bool) {
@@ -109,6 +111,21 @@ const WARM_BUCKETS: std::ops::Range<usize> = 2 * RADIX..3 * RADIX;
 const WARM_MAX: usize = 4096;
 /// Words of the occupancy bitmap (a bit per bucket), at most 64: `summary` has a bit per word.
 const WORDS: usize = BUCKETS / 64;
+/// How many records of capacity an emptied vector keeps (`due`, and each bucket): a burst's
+/// capacity is given back once it has gone by, so a long run's memory stays flat (kept whole,
+/// every emptied bucket the clock moved through held a little more for good), and what all
+/// of them keep is bounded (about 1 MiB).
+const SPARE_DUE: usize = 1024;
+const SPARE: usize = 32;
+
+/// Frees the (empty) vector's buffer if it holds more than `spare` records.
+#[inline]
+fn keep_spare(v: &mut Vec<TimerRef>, spare: usize) {
+    debug_assert!(v.is_empty());
+    if v.capacity() > spare {
+        *v = Vec::new();
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct TimerQueue {
@@ -217,6 +234,7 @@ impl TimerQueue {
     #[inline]
     pub(crate) fn peek_warm(&mut self, warm: impl FnMut(&TimerRef)) -> Option<TimerRef> {
         if self.len == 0 {
+            self.shrink_if_empty();
             return None;
         }
         if let Some(t) = self.due.front() {
@@ -244,7 +262,7 @@ impl TimerQueue {
             if last == max {
                 // One deadline (common low down, often a lone timer): the bucket is `due`
                 // as it is, in registration order.
-                self.due.take(&mut self.buckets[b]);
+                self.due.take(&mut self.buckets[b], SPARE);
                 return self.due.front().copied();
             }
             let mut items = std::mem::take(&mut self.buckets[b]);
@@ -265,9 +283,10 @@ impl TimerQueue {
             // deadline and `last`), which they reached in registration order: pushed in that
             // order, or moved together by a spread, which keeps their order. So `due` needs
             // no sort (the unit test below checks the order against a sorted list).
-            // Keep the vector's capacity for the next timers of that bucket.
+            // Keep the vector's capacity for the next timers of that bucket, up to its spare.
             debug_assert!(self.buckets[b].is_empty());
             items.clear();
+            keep_spare(&mut items, SPARE);
             self.buckets[b] = items;
         }
         self.due.front().copied()
@@ -321,11 +340,38 @@ impl TimerQueue {
                 self.buckets[b].retain(&mut keep);
                 if self.buckets[b].is_empty() {
                     self.clear(b);
+                    keep_spare(&mut self.buckets[b], SPARE);
                 }
                 len += self.buckets[b].len();
             }
         }
         self.len = len;
+    }
+
+    /// Gives back `due`'s buffer if it held a burst, once the queue is empty (while timers
+    /// are left, the next refill hands it to a bucket, which keeps at most its spare).
+    #[cold]
+    fn shrink_if_empty(&mut self) {
+        if self.due.items.capacity() > SPARE_DUE {
+            self.due.items = Vec::new();
+            self.due.next = 0;
+        }
+    }
+
+    /// The records of capacity held by vectors that are empty.
+    #[cfg(test)]
+    fn spare_records(&self) -> usize {
+        let due = if self.due.is_empty() {
+            self.due.items.capacity()
+        } else {
+            0
+        };
+        due + self
+            .buckets
+            .iter()
+            .filter(|b| b.is_empty())
+            .map(Vec::capacity)
+            .sum::<usize>()
     }
 
     /// Every timer, in (deadline, registration) order, leaving the queue empty.
@@ -342,6 +388,58 @@ impl TimerQueue {
 mod tests {
     use super::*;
     use crate::slab::Slab;
+
+    /// The most capacity the empty vectors may keep, whatever came before.
+    const SPARE_MAX: usize = SPARE_DUE + BUCKETS * SPARE;
+
+    #[test]
+    fn emptied_buckets_give_back_what_a_burst_grew() {
+        let mut slab = Slab::new();
+        let mut q = TimerQueue::default();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut seq = 0;
+        // Bursts of 100,000 timers over ever later stretches of time (so the clock moves
+        // into new high-digit buckets), each drained before the next; some share deadlines.
+        for round in 0..8u64 {
+            let base = round << 40;
+            for _ in 0..100_000 {
+                let r = xorshift(&mut x);
+                let deadline = Instant::from_nanos(base + (r % (1 << (20 + 2 * round))) / 3 * 3);
+                seq += 1;
+                q.push(
+                    TimerRef {
+                        deadline,
+                        key: slab.insert(()),
+                    },
+                    seq,
+                );
+            }
+            while q.pop().is_some() {}
+            q.peek();
+            assert!(
+                q.spare_records() <= SPARE_MAX,
+                "round {round}: {}",
+                q.spare_records()
+            );
+        }
+        // A burst that all shares one deadline leaves at most `due`'s spare.
+        let deadline = Instant::from_nanos(9 << 40);
+        for _ in 0..100_000 {
+            seq += 1;
+            q.push(
+                TimerRef {
+                    deadline,
+                    key: slab.insert(()),
+                },
+                seq,
+            );
+        }
+        while q.pop().is_some() {}
+        q.peek();
+        assert!(q.spare_records() <= SPARE_MAX);
+        let due = q.due.items.capacity();
+        assert!(due <= SPARE_DUE, "due keeps {due}");
+    }
 
     fn xorshift(x: &mut u64) -> u64 {
         *x ^= *x << 13;

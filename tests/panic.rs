@@ -446,3 +446,68 @@ fn main_future_panic_returns_panicked_under_both_policies() {
         assert!(snapshot(&log).is_empty(), "{policy:?}");
     }
 }
+
+/// An output whose destructor panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("output dropped");
+    }
+}
+
+#[test]
+fn a_panic_in_a_detached_tasks_output_drop_fails_the_run_naming_the_task() {
+    let mut lp = EventLoop::new();
+    let log = new_log();
+    let handle = lp.spawn(async { PanicOnDrop });
+    let info = lp.pending_tasks().remove(0);
+    drop(handle);
+    let l = log.clone();
+    lp.call_soon(move || push(&l, "after"));
+    // Caught as the task's panic, under the default policy: the run fails and names it.
+    let err = lp.run().unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::Panicked {
+            at: Instant::ZERO,
+            who: task_who(&info),
+            message: "output dropped".to_string(),
+        }
+    );
+    assert_eq!(snapshot(&log), Vec::<String>::new());
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(snapshot(&log), ["after @0s"]);
+    assert!(lp.pending_tasks().is_empty());
+}
+
+#[test]
+fn a_panic_in_a_detached_tasks_output_drop_goes_to_the_handler_under_report() {
+    let log = new_log();
+    let errors = errors_log();
+    let mut lp = loop_with_handler(PanicPolicy::Report, &log, &errors);
+    drop(lp.spawn_named("leaky", async {
+        sleep(Duration::from_secs(1)).await;
+        PanicOnDrop
+    }));
+    let info = lp.pending_tasks().remove(0);
+    let l = log.clone();
+    lp.call_later(Duration::from_secs(2), move || push(&l, "later"));
+    assert_eq!(lp.run(), Ok(()));
+    let who = task_who(&info);
+    assert_eq!(
+        snapshot(&log),
+        [
+            format!("handler @1s: {who} panicked at 1s: output dropped"),
+            "later @2s".to_string()
+        ]
+    );
+    assert_eq!(
+        *errors.borrow(),
+        [LoopError::Panicked {
+            at: secs(1),
+            who,
+            message: "output dropped".to_string(),
+        }]
+    );
+}

@@ -818,3 +818,80 @@ fn a_sleep_cancelled_while_queued_leaves_the_next_sleep_at_its_deadline_in_regis
     assert_eq!(stats.timers_fired, 4);
     assert_eq!(stats.timers_cancelled, 2);
 }
+
+/// A waker handed to a thread that keeps waking while the loop goes on polling (the thread is
+/// not joined first): the wakes race with the loop's own writes to the task's state. Under
+/// Miri (`.ci/run`) a data race there is reported; here, every step still runs once in order.
+#[test]
+fn a_thread_waking_a_task_while_the_loop_polls_it_races_with_nothing() {
+    let mut lp = EventLoop::new();
+    let steps = Rc::new(RefCell::new(0));
+    let s = steps.clone();
+    let task = lp.spawn(async move {
+        let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        let waking = thread::spawn(move || {
+            for _ in 0..50 {
+                waker.wake_by_ref();
+                thread::yield_now();
+            }
+        });
+        for _ in 0..50 {
+            *s.borrow_mut() += 1;
+            simloop::yield_now().await;
+        }
+        waking
+    });
+    let waking = lp.run_until_complete(task).unwrap().unwrap();
+    waking.join().unwrap();
+    assert_eq!(*steps.borrow(), 50);
+    assert_eq!(lp.time(), Instant::ZERO);
+    // Extra wakes from the thread may add polls (how many depends on the thread), never
+    // fewer than the task's own 51.
+    assert!(lp.stats().polls >= 51, "{} polls", lp.stats().polls);
+    assert_eq!(lp.run(), Ok(()));
+}
+
+/// The same race on the main future's waker.
+#[test]
+fn a_thread_waking_the_main_future_while_the_loop_polls_it_races_with_nothing() {
+    let mut lp = EventLoop::new();
+    let steps = lp
+        .run_until_complete(async {
+            let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            let waking = thread::spawn(move || {
+                for _ in 0..50 {
+                    waker.wake_by_ref();
+                    thread::yield_now();
+                }
+            });
+            let mut steps = 0;
+            for _ in 0..50 {
+                steps += 1;
+                simloop::yield_now().await;
+            }
+            waking.join().unwrap();
+            steps
+        })
+        .unwrap();
+    assert_eq!(steps, 50);
+    assert_eq!(lp.time(), Instant::ZERO);
+}
+
+/// A finished task's allocation is freed, and the next run call's main-future waker may be
+/// allocated at its address: that waker must not pass for the dead task's (its sleep would
+/// become the dead task's wake timer, and the main future would never wake).
+#[test]
+fn the_next_main_future_is_not_taken_for_a_finished_task_at_the_same_address() {
+    let mut lp = EventLoop::new();
+    drop(lp.spawn(async {}));
+    assert_eq!(lp.run(), Ok(()));
+    assert_eq!(lp.run_until_complete(sleep(secs(1))), Ok(()));
+    assert_eq!(lp.time(), at_secs(1));
+    // Again, with a task that slept (it had a wake timer of its own) and several run calls.
+    for round in 2..6 {
+        drop(lp.spawn(sleep(secs(1))));
+        assert_eq!(lp.run(), Ok(()));
+        assert_eq!(lp.run_until_complete(sleep(secs(1))), Ok(()));
+        assert_eq!(lp.time(), at_secs(2 * round - 1));
+    }
+}
