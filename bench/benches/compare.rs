@@ -1,11 +1,11 @@
 //! simloop against tokio's paused clock, side by side in one process, same workloads.
 //!
-//! `cargo bench --bench compare` prints the comparison table; `-- --scaling` prints how the
+//! `cargo bench -p simloop-bench` prints the comparison table; `-- --scaling` prints how the
 //! cost per event grows with the workload's size, simloop's and tokio's side by side (about
 //! ten minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
 //! `-- --profile NAME [RUNS [SIZE]]` runs one workload five (or RUNS) times for a profiler
 //! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2);
-//! `-- --gate` runs the workload of `benches/callgrind-gate`.
+//! `-- --gate` runs the workload of `bench/callgrind-gate`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
