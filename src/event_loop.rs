@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::core::{Core, Mode};
 use crate::{
-    CallbackHandle, Handle, Instant, JoinHandle, LoopError, Schedule, Stats, TaskInfo, TimerHandle,
-    Trace,
+    CallbackHandle, Handle, Instant, JoinHandle, LoopError, ReplayMismatch, Schedule, Stats,
+    TaskInfo, TimerHandle, Trace,
 };
 
 /// What happens when a callback or task panics. Panics are always caught.
@@ -374,8 +374,30 @@ impl EventLoop {
     /// The choices this loop's schedule has taken so far, as a replay schedule: a loop built
     /// with the same settings and this schedule repeats the run exactly. Its `Display` is the
     /// short replay token.
+    ///
+    /// When the loop itself replayed a schedule that did not fit the run (see
+    /// [`replay_mismatch`](Self::replay_mismatch)), this is what the run really took, not the
+    /// schedule it was given.
     pub fn schedule_taken(&self) -> Schedule {
         self.core.st.borrow().chooser.taken()
+    }
+
+    /// How the replayed schedule (built with [`Schedule::from_choices`] or a parsed `S1`
+    /// token) did not fit this run, so far: `None` if it fit, or if the schedule is no
+    /// replay. Ask after the run: choices are counted as unused until a decision takes
+    /// them. A mismatched token replays another run than the one it was taken from.
+    ///
+    /// ```
+    /// use simloop::EventLoop;
+    ///
+    /// let mut lp = EventLoop::builder().schedule("S1:1".parse().unwrap()).build();
+    /// lp.spawn(async {});
+    /// lp.spawn(async {});
+    /// lp.run().unwrap();
+    /// assert_eq!(lp.replay_mismatch(), None);
+    /// ```
+    pub fn replay_mismatch(&self) -> Option<ReplayMismatch> {
+        self.core.st.borrow().chooser.mismatch()
     }
 
     /// The spawned tasks that have not finished, in spawn order.

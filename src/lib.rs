@@ -286,12 +286,20 @@ pub use crate::error::{JoinError, LoopError, TaskInfo};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
-    Strategy,
+    NotReproduced, Search,
 };
+
+/// The old name of [`Search`], kept for one release. It clashed with the `Strategy` trait that
+/// `use proptest::prelude::*` brings into scope (error E0599, "no method named `prop_map`").
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `simloop::Search`: `Strategy` clashed with proptest's `Strategy` trait"
+)]
+pub type Strategy = Search;
 pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::instant::Instant;
 pub use crate::interval::{interval, Interval, MissedTicks};
-pub use crate::schedule::{ParseScheduleError, Schedule};
+pub use crate::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use crate::stats::Stats;
 pub use crate::task::{JoinHandle, TaskId};
