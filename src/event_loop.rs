@@ -287,6 +287,15 @@ impl EventLoop {
     /// queued with `call_soon` at that moment: the next iteration still runs, then the call
     /// returns. Other tasks stay pending for the next run call.
     ///
+    /// A spawned task's `JoinHandle` (or `&mut` one) can be passed to wait for the task. It is
+    /// a main future like any other: it completes when polled after the task finished, one
+    /// iteration after the task (or, for a task already finished, at its first poll), and
+    /// its completion queues the stop. CPython's `run_until_complete(task)` has the task's own
+    /// completion queue the stop, so it returns one iteration earlier: what the task's last
+    /// iteration scheduled with `call_soon` runs before this call returns, and after
+    /// CPython's. (On stable Rust simloop cannot tell a `JoinHandle` from other futures, and
+    /// `run_until_complete(async { handle.await })` must, and does, behave as in CPython.)
+    ///
     /// # Errors
     /// [`LoopError::Stalled`] if nothing can wake the future any more,
     /// [`LoopError::StoppedBeforeComplete`] if `stop()` came first, and the other variants.
