@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::callback::Callback;
 use crate::cell::{Remote, TaskRef};
-use crate::error::{panic_message, JoinError, LoopError, TaskInfo, Waiter};
+use crate::error::{panic_message, JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 use crate::event_loop::{Config, PanicPolicy};
 use crate::ready::{ReadyQueue, Word};
 use crate::rng::Rng;
@@ -1326,14 +1326,10 @@ impl Core {
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
     /// `who` is `Some` whenever the loop is tracing.
-    #[inline]
+    #[inline(always)]
     fn take_step(&self, st: &mut State, item: Ready, who: Option<&Who>) -> Result<(), LoopError> {
-        if let Some(limit) = self.cfg.step_limit {
-            if st.stats.callbacks_run >= limit {
-                st.ready.push_front(item);
-                return Err(self.step_limit(st, limit));
-            }
-            self.note_step(st, item, who);
+        if self.cfg.step_limit.is_some() {
+            self.limited_step(st, item, who)?;
         }
         st.stats.callbacks_run += 1;
         st.blocked = Duration::ZERO;
@@ -1789,9 +1785,11 @@ impl Core {
         LoopError::Stalled {
             at: st.now,
             pending: st.pending_tasks(),
-            never_due,
-            held_outside,
-            awaits_other_loop,
+            detail: Box::new(StallDetail {
+                never_due,
+                held_outside,
+                awaits_other_loop,
+            }),
         }
     }
 
@@ -1815,39 +1813,35 @@ impl Core {
     /// A stall of `run_until_complete`, with the main future still waiting on `main`'s
     /// waker: lists the main future too if something outside the loop holds that waker.
     #[cold]
-    fn main_stalled(&self, st: &State, error: LoopError, main: &TaskRef) -> LoopError {
-        match error {
-            LoopError::Stalled {
-                at,
-                pending,
-                never_due: 0,
-                mut held_outside,
-                mut awaits_other_loop,
-            } => {
-                let data = main.waker().data();
-                if main.wakers_held() > st.joiners(data) {
-                    held_outside.push(Waiter::Main);
-                    if let Some(other) = self.other_loop_join(data) {
-                        awaits_other_loop.push((Waiter::Main, other));
-                    }
-                }
-                LoopError::Stalled {
-                    at,
-                    pending,
-                    never_due: 0,
-                    held_outside,
-                    awaits_other_loop,
+    fn main_stalled(&self, st: &State, mut error: LoopError, main: &TaskRef) -> LoopError {
+        if let LoopError::Stalled { detail, .. } = &mut error {
+            let data = main.waker().data();
+            if detail.never_due == 0 && main.wakers_held() > st.joiners(data) {
+                detail.held_outside.push(Waiter::Main);
+                if let Some(other) = self.other_loop_join(data) {
+                    detail.awaits_other_loop.push((Waiter::Main, other));
                 }
             }
-            error => error,
         }
+        error
     }
 
-    /// Under a step limit: records who takes the step of `item`.
+    /// `take_step`'s part under a step limit, out of line: refuses the step of `item` (and
+    /// puts it back) if the limit is reached, else records who takes it.
     #[inline(never)]
-    fn note_step(&self, st: &State, item: Ready, who: Option<&Who>) {
+    fn limited_step(
+        &self,
+        st: &mut State,
+        item: Ready,
+        who: Option<&Who>,
+    ) -> Result<(), LoopError> {
+        let limit = self.cfg.step_limit.expect("called under a step limit");
+        if st.stats.callbacks_run >= limit {
+            st.ready.push_front(item);
+            return Err(self.step_limit(st, limit));
+        }
         let Some(stepper) = st.stepper(item, who) else {
-            return;
+            return Ok(());
         };
         let mut recent = self.recent.borrow_mut();
         let at = recent.next;
@@ -1857,6 +1851,7 @@ impl Core {
             recent.ring[at] = stepper;
         }
         recent.next = (at + 1) % RECENT;
+        Ok(())
     }
 
     /// The step limit error: names who took the most of the last steps (on a tie, the

@@ -55,18 +55,10 @@ pub enum LoopError {
         at: Instant,
         /// Every task that has not finished, in spawn order.
         pending: Vec<TaskInfo>,
-        /// How many timers are pending at [`Instant::MAX`] (their deadline saturated there):
-        /// they can never fire.
-        never_due: usize,
-        /// Who waits with its waker held by something outside the loop (a channel or lock,
-        /// another thread, another loop), which the loop never waits for: the tasks in spawn
-        /// order, then the main future. A waiter whose waker only another task of this loop
-        /// holds (awaiting its `JoinHandle`) is not listed. Empty when timers at
-        /// `Instant::MAX` are pending, since they may hold wakers themselves.
-        held_outside: Vec<Waiter>,
-        /// Who, among `held_outside`, awaits the `JoinHandle` of a task of another loop (that
-        /// task's id, in its loop): only that loop runs the task.
-        awaits_other_loop: Vec<(Waiter, TaskId)>,
+        /// Why nothing will wake the waiters: timers that can never fire, wakers held
+        /// outside the loop. (Boxed, so that `LoopError`, returned all along the run loop,
+        /// stays small.)
+        detail: Box<StallDetail>,
     },
     /// `stop()` was called before the main future of `run_until_complete` completed.
     StoppedBeforeComplete {
@@ -140,10 +132,13 @@ impl fmt::Display for LoopError {
             LoopError::Stalled {
                 at,
                 pending,
-                never_due,
-                held_outside,
-                awaits_other_loop,
+                detail,
             } => {
+                let StallDetail {
+                    never_due,
+                    held_outside,
+                    awaits_other_loop,
+                } = &**detail;
                 let timers = match never_due {
                     0 => "no timer is pending".to_string(),
                     n => format!(
@@ -282,7 +277,24 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
-/// Who waits in a stalled loop with its waker held outside it; see [`LoopError::Stalled`].
+/// Why nothing will wake the waiters of a stalled loop; see [`LoopError::Stalled`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StallDetail {
+    /// How many timers are pending at [`Instant::MAX`] (their deadline saturated there):
+    /// they can never fire.
+    pub never_due: usize,
+    /// Who waits with its waker held by something outside the loop (a channel or lock,
+    /// another thread, another loop), which the loop never waits for: the tasks in spawn
+    /// order, then the main future. A waiter whose waker only another task of this loop holds
+    /// (awaiting its `JoinHandle`) is not listed. Empty when timers at `Instant::MAX` are
+    /// pending, since they may hold wakers themselves.
+    pub held_outside: Vec<Waiter>,
+    /// Who, among `held_outside`, awaits the `JoinHandle` of a task of another loop (that
+    /// task's id, in its loop): only that loop runs the task.
+    pub awaits_other_loop: Vec<(Waiter, TaskId)>,
+}
+
+/// Who waits in a stalled loop with its waker held outside it; see [`StallDetail`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Waiter {

@@ -289,7 +289,7 @@ pub use crate::context::{
     call_at, call_later, call_soon, current, mark, now, random_u64, spawn, spawn_named, stop,
     try_current,
 };
-pub use crate::error::{JoinError, LoopError, TaskInfo, Waiter};
+pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,

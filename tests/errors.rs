@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::FutureExt;
 use simloop::{
-    now, sleep, yield_now, EventLoop, Instant, JoinError, JoinHandle, LoopError, TaskInfo, Waiter,
+    now, sleep, yield_now, EventLoop, Instant, JoinError, JoinHandle, LoopError, StallDetail,
+    TaskInfo, Waiter,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -76,13 +77,16 @@ fn stalled_run_until_complete_lists_pending_tasks_instead_of_hanging() {
     let LoopError::Stalled {
         at,
         pending,
-        never_due,
-        held_outside,
-        awaits_other_loop,
+        detail,
     } = &err
     else {
         panic!("expected Stalled, got {err:?}");
     };
+    let StallDetail {
+        never_due,
+        held_outside,
+        awaits_other_loop,
+    } = &**detail;
     assert_eq!(*at, secs(3));
     assert_eq!(*never_due, 0);
     // The channel holds the waiter's waker (its sender is out here); the main future waits
@@ -174,13 +178,13 @@ fn run_forever_without_stop_stalls_after_the_last_timer() {
     let LoopError::Stalled {
         at,
         pending,
-        never_due: 0,
-        held_outside,
-        ..
+        detail,
     } = &err
     else {
         panic!("expected Stalled, got {err:?}");
     };
+    assert_eq!(detail.never_due, 0);
+    let held_outside = &detail.held_outside;
     assert_eq!(*at, secs(5));
     // `pending()` drops its waker: nothing holds it, outside the loop or in.
     assert_eq!(*held_outside, []);
@@ -218,9 +222,11 @@ fn stalled_loop_with_no_tasks() {
         LoopError::Stalled {
             at: Instant::ZERO,
             pending: vec![],
-            never_due: 0,
-            held_outside: vec![],
-            awaits_other_loop: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(
@@ -242,9 +248,11 @@ fn stalled_loop_with_no_tasks() {
         LoopError::Stalled {
             at: millis(1500),
             pending: vec![],
-            never_due: 1,
-            held_outside: vec![],
-            awaits_other_loop: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 1,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(err.at(), millis(1500));
@@ -836,9 +844,11 @@ fn a_stall_names_who_waits_for_a_waker_held_outside_the_loop() {
         LoopError::Stalled {
             at: Instant::ZERO,
             pending: pending.clone(),
-            never_due: 0,
-            held_outside: vec![Waiter::Task(pending[0].clone()), Waiter::Main],
-            awaits_other_loop: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Task(pending[0].clone()), Waiter::Main],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(
@@ -868,9 +878,11 @@ fn a_stall_whose_timers_are_all_at_instant_max_says_no_timer_can_fire() {
         LoopError::Stalled {
             at: Instant::ZERO,
             pending: pending.clone(),
-            never_due: 2,
-            held_outside: vec![],
-            awaits_other_loop: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 2,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(
@@ -904,9 +916,11 @@ fn a_join_handle_awaited_on_another_loop_stalls_and_says_so() {
         LoopError::Stalled {
             at: Instant::ZERO,
             pending: vec![],
-            never_due: 0,
-            held_outside: vec![Waiter::Main],
-            awaits_other_loop: vec![(Waiter::Main, job.id())],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Main],
+                awaits_other_loop: vec![(Waiter::Main, job.id())],
+            }),
         }
     );
     assert_eq!(
@@ -929,9 +943,11 @@ fn a_join_handle_awaited_on_another_loop_stalls_and_says_so() {
         LoopError::Stalled {
             at: Instant::ZERO,
             pending: pending.clone(),
-            never_due: 0,
-            held_outside: vec![Waiter::Task(pending[0].clone())],
-            awaits_other_loop: vec![(Waiter::Task(pending[0].clone()), job_id)],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Task(pending[0].clone())],
+                awaits_other_loop: vec![(Waiter::Task(pending[0].clone()), job_id)],
+            }),
         }
     );
     assert_eq!(

@@ -166,10 +166,9 @@ fn stalled_loop_resumes_after_a_wake_from_another_thread() {
         LoopError::Stalled {
             at,
             pending,
-            never_due,
-            held_outside,
-            ..
+            detail,
         } => {
+            let (never_due, held_outside) = (&detail.never_due, &detail.held_outside);
             assert_eq!(*at, Instant::ZERO);
             assert_eq!(pending.len(), 1);
             assert_eq!(pending[0].id, job.id());
