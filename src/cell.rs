@@ -636,3 +636,23 @@ impl Remote {
             .collect()
     }
 }
+
+/// For stall reports: who holds a task's wakers.
+impl TaskRef {
+    /// How many wakers of the task are alive (owned clones; the borrowed waker of a poll
+    /// counts nothing).
+    pub(crate) fn wakers_held(&self) -> u32 {
+        self.header().wakers.load(Ordering::Relaxed) - 1
+    }
+
+    /// The data pointer of the waker kept to wake whoever awaits the task's `JoinHandle`.
+    pub(crate) fn joiner_data(&self) -> Option<*const ()> {
+        // SAFETY: as in `JoinRef::set_joiner`: the prefix starts the allocation, alive while
+        // this reference is, and its `joiner` is only used on the loop's thread.
+        let prefix = unsafe { self.ptr.cast::<Prefix>().as_ref() };
+        let joiner = prefix.joiner.take();
+        let data = joiner.as_ref().map(Waker::data);
+        prefix.joiner.set(joiner);
+        data
+    }
+}

@@ -105,6 +105,21 @@ pub(crate) fn wake_local(remote: &Weak<Remote>, target: Target) -> bool {
     Weak::ptr_eq(&core.remote_weak, remote) && core.wake(target)
 }
 
+/// The core of the loop current on this thread (null when none): for comparing, not for
+/// reading.
+pub(crate) fn current_ptr() -> *const Core {
+    CURRENT_PTR.try_with(Cell::get).unwrap_or(std::ptr::null())
+}
+
+/// A `JoinHandle` of another loop's task #`task` is awaited, with `waker`, on the current
+/// loop: noted for the stall report.
+#[cold]
+pub(crate) fn note_other_loop_join(waker: &std::task::Waker, task: crate::TaskId) {
+    if let Some(core) = try_core() {
+        core.note_other_loop_join(waker.data(), task);
+    }
+}
+
 pub(crate) fn try_core() -> Option<Rc<Core>> {
     CURRENT.try_with(|c| c.borrow().0.clone()).ok().flatten()
 }
@@ -119,15 +134,20 @@ pub(crate) fn core(what: &str) -> Rc<Core> {
     })
 }
 
+/// A handle to the current loop, for the free function `what`, which the panic outside a
+/// loop names.
+#[track_caller]
+fn handle(what: &str) -> Handle {
+    Handle { core: core(what) }
+}
+
 /// A [`Handle`] to the loop running (or entered) on this thread.
 ///
 /// # Panics
 /// Outside a loop. [`try_current`] returns `None` instead.
 #[track_caller]
 pub fn current() -> Handle {
-    Handle {
-        core: core("current()"),
-    }
+    handle("current()")
 }
 
 /// A [`Handle`] to the loop running (or entered) on this thread, if any.
@@ -177,7 +197,7 @@ where
 /// Outside a loop.
 #[track_caller]
 pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
-    current().call_soon(f)
+    handle("call_soon()").call_soon(f)
 }
 
 /// Schedules `f` after `delay` on the current loop; see
@@ -187,7 +207,7 @@ pub fn call_soon(f: impl FnOnce() + 'static) -> CallbackHandle {
 /// Outside a loop.
 #[track_caller]
 pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
-    current().call_later(delay, f)
+    handle("call_later()").call_later(delay, f)
 }
 
 /// Schedules `f` at `when` on the current loop; see
@@ -197,7 +217,7 @@ pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> TimerHandle {
 /// Outside a loop.
 #[track_caller]
 pub fn call_at(when: Instant, f: impl FnOnce() + 'static) -> TimerHandle {
-    current().call_at(when, f)
+    handle("call_at()").call_at(when, f)
 }
 
 /// Stops the current loop once the current iteration has finished; see

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::callback::Callback;
 use crate::cell::{Remote, TaskRef};
-use crate::error::{panic_message, JoinError, LoopError, TaskInfo};
+use crate::error::{panic_message, JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 use crate::event_loop::{Config, PanicPolicy};
 use crate::ready::{ReadyQueue, Word};
 use crate::rng::Rng;
@@ -863,6 +863,11 @@ pub(crate) struct Core {
     pub(crate) remote_weak: Weak<Remote>,
     pub(crate) cfg: Config,
     pub(crate) pool: RefCell<crate::blocking::Pool>,
+    /// Who took the last steps, under a step limit (see `note_step`).
+    recent: RefCell<RecentSteps>,
+    /// The JoinHandles of other loops' tasks awaited here, by the awaiting waker's data
+    /// pointer, for the stall report; cleared by each run call.
+    other_loop_joins: RefCell<Vec<(*const (), TaskId)>>,
 }
 
 /// The main future, as the run loop sees it: poll it, true when it has completed.
@@ -904,6 +909,8 @@ impl Core {
             remote_weak: Arc::downgrade(&remote),
             remote,
             pool: RefCell::new(crate::blocking::Pool::new(cfg.blocking_workers)),
+            recent: RefCell::default(),
+            other_loop_joins: RefCell::default(),
             cfg,
         })
     }
@@ -1158,6 +1165,7 @@ impl Core {
         let Some(_guard) = crate::context::RunGuard::enter(self) else {
             return Err(LoopError::NestedRun { at });
         };
+        self.other_loop_joins.borrow_mut().clear();
         // The main future's waker has an allocation of its own, with no future in it.
         let main_task = main.is_some().then(|| {
             let mut st = self.st.borrow_mut();
@@ -1187,7 +1195,12 @@ impl Core {
         st.stopping = false;
         st.main_gen = 0;
         st.current = None;
-        result
+        match (result, &main_task) {
+            (Err(e), Some(main_task)) if main.is_some() => {
+                Err(self.main_stalled(&st, e, main_task))
+            }
+            (result, _) => result,
+        }
     }
 
     /// The time limit, if `t` lies past it.
@@ -1225,17 +1238,16 @@ impl Core {
         let next = if idle { st.next_deadline() } else { None };
         if idle {
             match mode {
-                Mode::UntilStopped if next.is_none() => {
-                    return Err(LoopError::Stalled {
-                        at: st.now,
-                        pending: st.pending_tasks(),
-                    })
-                }
+                Mode::UntilStopped if next.is_none() => return Err(self.stalled(&st)),
                 Mode::Quiescent | Mode::Once if next.is_none() => return Ok(None),
                 Mode::Until(target) if next.is_none_or(|d| d > target) => {
                     if target > st.now {
                         if let Some(limit) = self.over_limit(target) {
-                            return Err(LoopError::TimeLimit { at: st.now, limit });
+                            return Err(LoopError::TimeLimit {
+                                at: st.now,
+                                limit,
+                                culprit: None,
+                            });
                         }
                         st.now = target;
                     }
@@ -1249,7 +1261,7 @@ impl Core {
         if let Some(next) = next {
             if next > st.now {
                 if let Some(limit) = self.over_limit(next) {
-                    return Err(LoopError::TimeLimit { at: st.now, limit });
+                    return Err(st.time_limit(limit));
                 }
                 let from = st.now;
                 st.now = next;
@@ -1330,13 +1342,10 @@ impl Core {
 
     /// Counts one more step against the step limit; puts `item` back if the limit is reached.
     /// `who` is `Some` whenever the loop is tracing.
-    #[inline]
+    #[inline(always)]
     fn take_step(&self, st: &mut State, item: Ready, who: Option<&Who>) -> Result<(), LoopError> {
-        if let Some(limit) = self.cfg.step_limit {
-            if st.stats.callbacks_run >= limit {
-                st.ready.push_front(item);
-                return Err(LoopError::StepLimit { at: st.now, limit });
-            }
+        if self.cfg.step_limit.is_some() {
+            self.limited_step(st, item, who)?;
         }
         st.stats.callbacks_run += 1;
         st.blocked = Duration::ZERO;
@@ -1604,11 +1613,20 @@ impl Core {
     }
 
     /// Moves the clock forward by `d` at once, as a blocking call inside a callback would.
+    #[track_caller]
     pub(crate) fn block_for(&self, d: Duration) {
         let mut st = self.st.borrow_mut();
         let target = st.now + d;
         if let Some(limit) = self.over_limit(target) {
-            st.failure = Some(LoopError::TimeLimit { at: st.now, limit });
+            st.failure = Some(LoopError::TimeLimit {
+                at: st.now,
+                limit,
+                culprit: Some(format!(
+                    "block_for({}) at {}",
+                    crate::instant::secs_string(crate::instant::nanos(d)),
+                    Location::caller()
+                )),
+            });
         }
         st.now = target;
         st.blocked += d;
@@ -1676,6 +1694,222 @@ impl Core {
         for task in tasks {
             let _ = catch_unwind(AssertUnwindSafe(|| task.cell.drop_future()));
             task.cell.fail(JoinError::Cancelled);
+        }
+    }
+}
+
+/// Whose step it was, for the step limit's report.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stepper {
+    Task(TaskId),
+    /// Callbacks, by the place they were scheduled from (a callback that reschedules itself
+    /// has a new id each time, but the same place).
+    Callback(&'static Location<'static>),
+    Main,
+}
+
+/// The last `RECENT` steppers, a ring; kept only under a step limit.
+#[derive(Default)]
+struct RecentSteps {
+    ring: Vec<Stepper>,
+    next: usize,
+}
+
+const RECENT: usize = 128;
+
+/// Reports that need to look around: who stalls, who runs away. Off the hot path.
+impl State {
+    /// How many pending tasks keep the waker with this data pointer to wake them when they
+    /// finish (their `JoinHandle` is awaited with it).
+    fn joiners(&self, data: *const ()) -> u32 {
+        let joined = self
+            .tasks
+            .values()
+            .filter(|t| t.cell.joiner_data() == Some(data))
+            .count();
+        joined as u32
+    }
+
+    /// The time limit error, when the next timer (the queue's first) lies past `limit`: it
+    /// names who set that timer.
+    #[cold]
+    fn time_limit(&mut self, limit: Duration) -> LoopError {
+        let culprit = self.heap.peek().map(|t| {
+            if t.key.is_tagged() {
+                return match self.tasks.get(t.key.untagged()) {
+                    Some(task) => task.info().to_string(),
+                    None => "a sleep that outlived its task".to_string(),
+                };
+            }
+            match self.entries.get(t.key) {
+                Some(Entry {
+                    action: Action::Wake(task),
+                    ..
+                }) if self.tasks.get(*task).is_some() => {
+                    self.tasks.get(*task).expect("just seen").info().to_string()
+                }
+                Some(entry) => format!("the callback scheduled at {}", entry.location),
+                None => "a timer".to_string(),
+            }
+        });
+        LoopError::TimeLimit {
+            at: self.now,
+            limit,
+            culprit,
+        }
+    }
+
+    /// Who takes the step of `item` (named `who` when it is a callback).
+    fn stepper(&self, item: Ready, who: Option<&Who>) -> Option<Stepper> {
+        match item {
+            // A task's wake timer: its task.
+            Ready::Entry(key) if key.is_tagged() => self
+                .tasks
+                .get(key.untagged())
+                .map(|t| Stepper::Task(t.id())),
+            Ready::Entry(_) => match who {
+                Some(Who::Callback(_, location)) => Some(Stepper::Callback(location)),
+                _ => None,
+            },
+            Ready::Task(key) => self.tasks.get(key).map(|t| Stepper::Task(t.id())),
+            Ready::Main(_) | Ready::StopMain(_) => Some(Stepper::Main),
+        }
+    }
+
+    fn describe_stepper(&self, stepper: Stepper) -> String {
+        match stepper {
+            Stepper::Task(id) => match self.tasks.values().find(|t| t.id() == id) {
+                Some(task) => task.info().to_string(),
+                None => format!("task {id}"),
+            },
+            Stepper::Callback(location) => format!("the callback scheduled at {location}"),
+            Stepper::Main => "the main future".to_string(),
+        }
+    }
+}
+
+impl Core {
+    /// The error of a run that cannot end: the pending tasks, the timers that can never
+    /// fire, and who waits for a waker that something outside the loop holds.
+    #[cold]
+    fn stalled(&self, st: &State) -> LoopError {
+        // Nothing is ready and no timer is live: every entry left is a timer at MAX.
+        let never_due = st.entries.len();
+        let (mut held_outside, mut awaits_other_loop) = (Vec::new(), Vec::new());
+        if never_due == 0 {
+            let mut tasks: Vec<&TaskEntry> = st.tasks.values().collect();
+            tasks.sort_by_key(|t| t.id());
+            for task in tasks {
+                let data = task.cell.waker().data();
+                if task.cell.wakers_held() > st.joiners(data) {
+                    let waiter = Waiter::Task(task.info());
+                    if let Some(other) = self.other_loop_join(data) {
+                        awaits_other_loop.push((waiter.clone(), other));
+                    }
+                    held_outside.push(waiter);
+                }
+            }
+        }
+        LoopError::Stalled {
+            at: st.now,
+            pending: st.pending_tasks(),
+            detail: Box::new(StallDetail {
+                never_due,
+                held_outside,
+                awaits_other_loop,
+            }),
+        }
+    }
+
+    /// The task of another loop whose `JoinHandle` the waker with this data pointer awaits.
+    fn other_loop_join(&self, data: *const ()) -> Option<TaskId> {
+        let joins = self.other_loop_joins.borrow();
+        joins
+            .iter()
+            .rev()
+            .find(|(d, _)| *d == data)
+            .map(|(_, t)| *t)
+    }
+
+    /// A `JoinHandle` of another loop's task is awaited here with the waker of `data`.
+    pub(crate) fn note_other_loop_join(&self, data: *const (), task: TaskId) {
+        let mut joins = self.other_loop_joins.borrow_mut();
+        joins.retain(|(d, _)| *d != data);
+        joins.push((data, task));
+    }
+
+    /// A stall of `run_until_complete`, with the main future still waiting on `main`'s
+    /// waker: lists the main future too if something outside the loop holds that waker.
+    #[cold]
+    fn main_stalled(&self, st: &State, mut error: LoopError, main: &TaskRef) -> LoopError {
+        if let LoopError::Stalled { detail, .. } = &mut error {
+            let data = main.waker().data();
+            if detail.never_due == 0 && main.wakers_held() > st.joiners(data) {
+                detail.held_outside.push(Waiter::Main);
+                if let Some(other) = self.other_loop_join(data) {
+                    detail.awaits_other_loop.push((Waiter::Main, other));
+                }
+            }
+        }
+        error
+    }
+
+    /// `take_step`'s part under a step limit, out of line: refuses the step of `item` (and
+    /// puts it back) if the limit is reached, else records who takes it.
+    #[inline(never)]
+    fn limited_step(
+        &self,
+        st: &mut State,
+        item: Ready,
+        who: Option<&Who>,
+    ) -> Result<(), LoopError> {
+        let limit = self.cfg.step_limit.expect("called under a step limit");
+        if st.stats.callbacks_run >= limit {
+            st.ready.push_front(item);
+            return Err(self.step_limit(st, limit));
+        }
+        let Some(stepper) = st.stepper(item, who) else {
+            return Ok(());
+        };
+        let mut recent = self.recent.borrow_mut();
+        let at = recent.next;
+        if recent.ring.len() < RECENT {
+            recent.ring.push(stepper);
+        } else {
+            recent.ring[at] = stepper;
+        }
+        recent.next = (at + 1) % RECENT;
+        Ok(())
+    }
+
+    /// The step limit error: names who took the most of the last steps (on a tie, the
+    /// latest of them).
+    #[cold]
+    fn step_limit(&self, st: &State, limit: u64) -> LoopError {
+        let recent = self.recent.borrow();
+        let n = recent.ring.len();
+        // Oldest first, so that the latest of equal counts wins.
+        let order = (0..n).map(|i| recent.ring[(recent.next + i) % n.max(1)]);
+        let mut counts: Vec<(Stepper, usize)> = Vec::new();
+        for stepper in order {
+            match counts.iter().position(|(s, _)| *s == stepper) {
+                Some(i) => {
+                    let (s, c) = counts.remove(i);
+                    counts.push((s, c + 1));
+                }
+                None => counts.push((stepper, 1)),
+            }
+        }
+        let top = counts.iter().map(|(_, c)| *c).max();
+        let culprit = counts
+            .iter()
+            .rev()
+            .find(|(_, c)| Some(*c) == top)
+            .map(|(s, _)| st.describe_stepper(*s));
+        LoopError::StepLimit {
+            at: st.now,
+            limit,
+            culprit,
         }
     }
 }

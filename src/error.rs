@@ -55,6 +55,10 @@ pub enum LoopError {
         at: Instant,
         /// Every task that has not finished, in spawn order.
         pending: Vec<TaskInfo>,
+        /// Why nothing will wake the waiters: timers that can never fire, wakers held
+        /// outside the loop. (Boxed, so that `LoopError`, returned all along the run loop,
+        /// stays small.)
+        detail: Box<StallDetail>,
     },
     /// `stop()` was called before the main future of `run_until_complete` completed.
     StoppedBeforeComplete {
@@ -78,6 +82,11 @@ pub enum LoopError {
         at: Instant,
         /// The limit, as set on the builder.
         limit: Duration,
+        /// Who kept scheduling timers: who set the timer that would have moved the clock
+        /// past the limit (a task, or the place a callback was scheduled from), or
+        /// `block_for(<duration>) at <place>`. `None` when a run call's own target lies past
+        /// the limit.
+        culprit: Option<String>,
     },
     /// The loop ran as many callbacks and task steps as the builder's `step_limit` allows.
     StepLimit {
@@ -85,6 +94,10 @@ pub enum LoopError {
         at: Instant,
         /// The limit, as set on the builder.
         limit: u64,
+        /// Who kept rescheduling itself: the task (or the place callbacks were scheduled
+        /// from) that took the most of the last 128 steps (on a tie, the latest of them).
+        /// `None` if the limit is 0.
+        culprit: Option<String>,
     },
     /// A run call was made while a simloop loop was already running on this thread.
     NestedRun {
@@ -116,14 +129,31 @@ impl LoopError {
 impl fmt::Display for LoopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoopError::Stalled { at, pending } => {
+            LoopError::Stalled {
+                at,
+                pending,
+                detail,
+            } => {
+                let StallDetail {
+                    never_due,
+                    held_outside,
+                    awaits_other_loop,
+                } = &**detail;
+                let timers = match never_due {
+                    0 => "no timer is pending".to_string(),
+                    n => format!(
+                        "no timer can fire: the pending deadlines are at Instant::MAX ({n} \
+                         timer{})",
+                        if *n == 1 { "" } else { "s" }
+                    ),
+                };
                 write!(
                     f,
-                    "the loop stalled at {at}: nothing is ready, no timer is pending, and the \
-                     run cannot end (a real event loop would hang here forever)"
+                    "the loop stalled at {at}: nothing is ready, {timers}, and the run cannot \
+                     end (a real event loop would hang here forever)"
                 )?;
                 match pending.len() {
-                    0 => write!(f, "; no spawned task is pending"),
+                    0 => write!(f, "; no spawned task is pending")?,
                     n => {
                         let s = if n == 1 { "" } else { "s" };
                         write!(f, "; {n} task{s} still pending: ")?;
@@ -133,9 +163,39 @@ impl fmt::Display for LoopError {
                             }
                             write!(f, "{t}")?;
                         }
-                        Ok(())
                     }
                 }
+                if !held_outside.is_empty() {
+                    let s = if held_outside.len() == 1 { "" } else { "s" };
+                    write!(f, "; something outside the loop holds the waker{s} of ")?;
+                    for (i, w) in held_outside.iter().enumerate() {
+                        let sep = match i {
+                            0 => "",
+                            _ if i + 1 == held_outside.len() => " and ",
+                            _ => ", ",
+                        };
+                        write!(f, "{sep}{w}")?;
+                    }
+                    write!(
+                        f,
+                        " (a channel or lock, another thread, another loop), and nothing left \
+                         in this loop will wake {}",
+                        if held_outside.len() == 1 {
+                            "it"
+                        } else {
+                            "them"
+                        }
+                    )?;
+                }
+                for (waiter, task) in awaits_other_loop {
+                    write!(
+                        f,
+                        "; {waiter} awaits the JoinHandle of task {task} of another loop, which \
+                         only that loop runs: run that loop until the task finishes, or spawn \
+                         the task on this one"
+                    )?;
+                }
+                Ok(())
             }
             LoopError::StoppedBeforeComplete { at } => write!(
                 f,
@@ -143,19 +203,31 @@ impl fmt::Display for LoopError {
                  to resume (pass `&mut join_handle` to keep waiting for a task)"
             ),
             LoopError::Panicked { at, who, message } => {
-                write!(f, "{who} panicked at {at}: {message}")
+                write!(f, "{who} panicked at {at}: {message}{}", hint(message))
             }
-            LoopError::TimeLimit { at, limit } => write!(
+            LoopError::TimeLimit { at, limit, culprit } => {
+                write!(
+                    f,
+                    "the loop reached its time limit of {} at {at}: ",
+                    secs_string(crate::instant::nanos(*limit))
+                )?;
+                match culprit.as_deref() {
+                    Some(c) if c.starts_with("block_for(") => {
+                        write!(f, "{c} would move the clock past it")?;
+                    }
+                    culprit => write!(
+                        f,
+                        "{} keeps scheduling timers",
+                        culprit.unwrap_or("something")
+                    )?,
+                }
+                f.write_str(" (raise Builder::time_limit if this is expected)")
+            }
+            LoopError::StepLimit { at, limit, culprit } => write!(
                 f,
-                "the loop reached its time limit of {} at {at}: something keeps scheduling \
-                 timers (raise Builder::time_limit if this is expected)",
-                secs_string(crate::instant::nanos(*limit))
-            ),
-            LoopError::StepLimit { at, limit } => write!(
-                f,
-                "the loop ran its step limit of {limit} callbacks and task steps at {at}: \
-                 something keeps rescheduling itself (raise Builder::step_limit if this is \
-                 expected)"
+                "the loop ran its step limit of {limit} callbacks and task steps at {at}: {} \
+                 keeps rescheduling itself (raise Builder::step_limit if this is expected)",
+                culprit.as_deref().unwrap_or("something")
             ),
             LoopError::NestedRun { at } => write!(
                 f,
@@ -198,12 +270,69 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Cancelled => f.write_str("the task was cancelled"),
-            JoinError::Panicked(msg) => write!(f, "the task panicked: {msg}"),
+            JoinError::Panicked(msg) => write!(f, "the task panicked: {msg}{}", hint(msg)),
         }
     }
 }
 
 impl std::error::Error for JoinError {}
+
+/// Why nothing will wake the waiters of a stalled loop; see [`LoopError::Stalled`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StallDetail {
+    /// How many timers are pending at [`Instant::MAX`] (their deadline saturated there):
+    /// they can never fire.
+    pub never_due: usize,
+    /// Who waits with its waker held by something outside the loop (a channel or lock,
+    /// another thread, another loop), which the loop never waits for: the tasks in spawn
+    /// order, then the main future. A waiter whose waker only another task of this loop holds
+    /// (awaiting its `JoinHandle`) is not listed. Empty when timers at `Instant::MAX` are
+    /// pending, since they may hold wakers themselves.
+    pub held_outside: Vec<Waiter>,
+    /// Who, among `held_outside`, awaits the `JoinHandle` of a task of another loop (that
+    /// task's id, in its loop): only that loop runs the task.
+    pub awaits_other_loop: Vec<(Waiter, TaskId)>,
+}
+
+/// Who waits in a stalled loop with its waker held outside it; see [`StallDetail`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waiter {
+    /// A spawned task.
+    Task(TaskInfo),
+    /// The main future of `run_until_complete`.
+    Main,
+}
+
+impl fmt::Display for Waiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiter::Task(t) => {
+                write!(f, "task {}", t.id)?;
+                match &t.name {
+                    Some(name) => write!(f, " '{name}'"),
+                    None => Ok(()),
+                }
+            }
+            Waiter::Main => f.write_str("the main future"),
+        }
+    }
+}
+
+/// The panic message of a tokio API used without a tokio runtime.
+const NO_REACTOR: &str = "there is no reactor running";
+
+/// A hint for panic messages that have a known cause, or nothing.
+fn hint(message: &str) -> &'static str {
+    if message.contains(NO_REACTOR) {
+        " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop is not one: \
+         use simloop::sleep and simloop::timeout, pass the code a clock it takes as a \
+         parameter (as examples/retry.rs does), or, once it is released, the simloop-tokio \
+         drop-in, which runs tokio::time on the virtual clock)"
+    } else {
+        ""
+    }
+}
 
 /// The text of a caught panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::core::{Core, Mode};
 use crate::{
-    CallbackHandle, Handle, Instant, JoinHandle, LoopError, Schedule, Stats, TaskInfo, TimerHandle,
-    Trace,
+    CallbackHandle, Handle, Instant, JoinHandle, LoopError, ReplayMismatch, Schedule, Stats,
+    TaskInfo, TimerHandle, Trace,
 };
 
 /// What happens when a callback or task panics. Panics are always caught.
@@ -287,6 +287,15 @@ impl EventLoop {
     /// queued with `call_soon` at that moment: the next iteration still runs, then the call
     /// returns. Other tasks stay pending for the next run call.
     ///
+    /// A spawned task's `JoinHandle` (or `&mut` one) can be passed to wait for the task. It is
+    /// a main future like any other: it completes when polled after the task finished, one
+    /// iteration after the task (or, for a task already finished, at its first poll), and
+    /// its completion queues the stop. CPython's `run_until_complete(task)` has the task's own
+    /// completion queue the stop, so it returns one iteration earlier: what the task's last
+    /// iteration scheduled with `call_soon` runs before this call returns, and after
+    /// CPython's. (On stable Rust simloop cannot tell a `JoinHandle` from other futures, and
+    /// `run_until_complete(async { handle.await })` must, and does, behave as in CPython.)
+    ///
     /// # Errors
     /// [`LoopError::Stalled`] if nothing can wake the future any more,
     /// [`LoopError::StoppedBeforeComplete`] if `stop()` came first, and the other variants.
@@ -374,8 +383,30 @@ impl EventLoop {
     /// The choices this loop's schedule has taken so far, as a replay schedule: a loop built
     /// with the same settings and this schedule repeats the run exactly. Its `Display` is the
     /// short replay token.
+    ///
+    /// When the loop itself replayed a schedule that did not fit the run (see
+    /// [`replay_mismatch`](Self::replay_mismatch)), this is what the run really took, not the
+    /// schedule it was given.
     pub fn schedule_taken(&self) -> Schedule {
         self.core.st.borrow().chooser.taken()
+    }
+
+    /// How the replayed schedule (built with [`Schedule::from_choices`] or a parsed `S1`
+    /// token) did not fit this run, so far: `None` if it fit, or if the schedule is no
+    /// replay. Ask after the run: choices are counted as unused until a decision takes
+    /// them. A mismatched token replays another run than the one it was taken from.
+    ///
+    /// ```
+    /// use simloop::EventLoop;
+    ///
+    /// let mut lp = EventLoop::builder().schedule("S1:1".parse().unwrap()).build();
+    /// lp.spawn(async {});
+    /// lp.spawn(async {});
+    /// lp.run().unwrap();
+    /// assert_eq!(lp.replay_mismatch(), None);
+    /// ```
+    pub fn replay_mismatch(&self) -> Option<ReplayMismatch> {
+        self.core.st.borrow().chooser.mismatch()
     }
 
     /// The spawned tasks that have not finished, in spawn order.

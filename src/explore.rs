@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::error::panic_message;
-use crate::{Builder, EventLoop, Instant, Schedule, Trace, TraceEvent};
+use crate::{Builder, EventLoop, Instant, ReplayMismatch, Schedule, Trace, TraceEvent};
 
 /// Where two runs of the same scenario first differed; see [`check_determinism`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,35 +85,44 @@ impl std::error::Error for Divergence {}
 /// The first [`Divergence`] between the two runs.
 pub fn check_determinism<R>(
     settings: &Builder,
-    scenario: impl Fn(&mut EventLoop) -> R,
+    mut scenario: impl FnMut(&mut EventLoop) -> R,
 ) -> Result<(), Box<Divergence>> {
-    let run = || {
+    let mut run = || {
         let mut lp = settings.clone().trace(true).build();
         let _ = scenario(&mut lp);
         lp.trace().events().to_vec()
     };
     let (a, b) = (run(), run());
-    let index = a
-        .iter()
-        .zip(&b)
-        .position(|(x, y)| x != y)
-        .or((a.len() != b.len()).then(|| a.len().min(b.len())));
-    match index {
+    match divergence(&a, &b) {
         None => Ok(()),
-        Some(index) => Err(Box::new(Divergence {
-            index,
-            first: a.get(index).cloned(),
-            second: b.get(index).cloned(),
-            before: Trace {
-                events: a[..index].to_vec(),
-            },
-        })),
+        Some(d) => Err(Box::new(d)),
     }
 }
 
+/// Where two traces first differ, if they do.
+fn divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<Divergence> {
+    let index = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or((a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    Some(Divergence {
+        index,
+        first: a.get(index).cloned(),
+        second: b.get(index).cloned(),
+        before: Trace {
+            events: a[..index].to_vec(),
+        },
+    })
+}
+
 /// Which schedules [`explore`] tries.
+///
+/// (It was called `Strategy`, which clashed with the `Strategy` trait that
+/// `use proptest::prelude::*` brings into scope; the old name is a deprecated alias for one
+/// release.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
+pub enum Search {
     /// [`Schedule::random`] for every seed.
     Random,
     /// [`Schedule::pct`] with this bug depth for every seed.
@@ -128,52 +137,54 @@ pub enum Strategy {
     },
 }
 
-impl Strategy {
+impl Search {
     /// The schedule of `seed`; PCT places its change points among `steps` decisions.
     fn schedule(self, seed: u64, steps: u64) -> Schedule {
         match self {
-            Strategy::Random => Schedule::random(seed),
-            Strategy::Pct { depth } => Schedule::pct_steps(seed, depth, steps),
-            Strategy::Mixed { depth } if seed % 2 == 1 => Schedule::pct_steps(seed, depth, steps),
-            Strategy::Mixed { .. } => Schedule::random(seed),
+            Search::Random => Schedule::random(seed),
+            Search::Pct { depth } => Schedule::pct_steps(seed, depth, steps),
+            Search::Mixed { depth } if seed % 2 == 1 => Schedule::pct_steps(seed, depth, steps),
+            Search::Mixed { .. } => Schedule::random(seed),
         }
     }
 
     fn uses_pct(self) -> bool {
-        !matches!(self, Strategy::Random)
+        !matches!(self, Search::Random)
     }
 }
 
 /// Settings for [`explore`].
 ///
 /// ```
-/// use simloop::{Explore, Strategy};
+/// use simloop::{Explore, Search};
 ///
-/// let config = Explore::new().runs(500).strategy(Strategy::Pct { depth: 2 });
+/// let config = Explore::new().runs(500).strategy(Search::Pct { depth: 2 });
 /// # drop(config);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Explore {
     runs: u64,
-    strategy: Strategy,
+    search: Search,
     seeds: Option<Range<u64>>,
     builder: Builder,
     jitter: Option<Duration>,
     shrink_runs: u32,
     chunk: Option<(u64, u64)>,
+    replay: Option<Schedule>,
 }
 
 impl Explore {
-    /// 1000 runs, [`Strategy::Mixed`] with depth 3, default loop settings.
+    /// 1000 runs, [`Search::Mixed`] with depth 3, default loop settings.
     pub fn new() -> Explore {
         Explore {
             runs: 1000,
-            strategy: Strategy::Mixed { depth: 3 },
+            search: Search::Mixed { depth: 3 },
             seeds: None,
             builder: Builder::default(),
             jitter: None,
             shrink_runs: 1000,
             chunk: None,
+            replay: None,
         }
     }
 
@@ -192,8 +203,8 @@ impl Explore {
     }
 
     /// Which schedules to try.
-    pub fn strategy(mut self, strategy: Strategy) -> Explore {
-        self.strategy = strategy;
+    pub fn strategy(mut self, search: Search) -> Explore {
+        self.search = search;
         self
     }
 
@@ -206,6 +217,29 @@ impl Explore {
     /// Lets timers fire up to `max` late, chosen by the schedule.
     pub fn timer_jitter(mut self, max: Duration) -> Explore {
         self.jitter = Some(max);
+        self
+    }
+
+    /// Runs only `schedule` (e.g. the token of an earlier report, to pin a regression test),
+    /// instead of searching: no seeds, no shrinking. A failure is replayed once more to check
+    /// that it reproduces, and reported with the token and the trace. A token that does not
+    /// fit the scenario (see [`ReplayMismatch`]) puts a warning line in the report; when the
+    /// run passes, [`Explored::replay_mismatch`] has it (and it is printed to stderr).
+    ///
+    /// ```
+    /// use simloop::{explore, Explore};
+    ///
+    /// let config = Explore::new().replay("S1:1".parse().unwrap());
+    /// let explored = explore(&config, |lp| {
+    ///     lp.spawn(async {});
+    ///     lp.spawn(async {});
+    ///     lp.run()
+    /// })
+    /// .unwrap();
+    /// assert_eq!((explored.runs, explored.replay_mismatch), (1, None));
+    /// ```
+    pub fn replay(mut self, schedule: Schedule) -> Explore {
+        self.replay = Some(schedule);
         self
     }
 
@@ -241,7 +275,7 @@ impl Explore {
     /// then this exploration's [`chunk`](Self::chunk) of them.
     ///
     /// # Panics
-    /// If `SIMLOOP_SEEDS` is set but is not `start..end`.
+    /// If `SIMLOOP_SEEDS` is set but is not `start..end` with `end > start`.
     pub fn seed_range(&self) -> Range<u64> {
         let range = match seeds_from_env() {
             Some(range) => range,
@@ -254,7 +288,16 @@ impl Explore {
     }
 
     fn schedule_for(&self, seed: u64, steps: u64) -> Schedule {
-        let schedule = self.strategy.schedule(seed, steps);
+        let schedule = self.search.schedule(seed, steps);
+        match self.jitter {
+            Some(j) => schedule.with_timer_jitter(j),
+            None => schedule,
+        }
+    }
+
+    /// The replay of `choices`, with this exploration's timer jitter.
+    fn replay_of(&self, choices: Vec<u32>) -> Schedule {
+        let schedule = Schedule::from_choices(choices);
         match self.jitter {
             Some(j) => schedule.with_timer_jitter(j),
             None => schedule,
@@ -262,12 +305,12 @@ impl Explore {
     }
 
     /// Runs the scenario once under `schedule`: the failure message, if it failed, and the
-    /// loop. Only the run that goes into the report is traced.
+    /// loop. Only runs whose trace may be shown are traced.
     fn run_once<E: fmt::Display>(
         &self,
         schedule: Schedule,
         traced: bool,
-        scenario: &impl Fn(&mut EventLoop) -> Result<(), E>,
+        scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), E>,
     ) -> (Option<String>, EventLoop) {
         let mut lp = self
             .builder
@@ -294,19 +337,30 @@ impl Default for Explore {
 /// `SIMLOOP_SEEDS=start..end`, if set.
 ///
 /// # Panics
-/// If the variable is set but is not of that form.
+/// If the variable is set but is not of that form, or is an empty range (`5..5`): a sweep
+/// over it would run nothing and pass.
 pub fn seeds_from_env() -> Option<Range<u64>> {
     let value = std::env::var("SIMLOOP_SEEDS").ok()?;
     match parse_seeds(&value) {
-        Some(range) => Some(range),
-        None => panic!("SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{value}'"),
+        Ok(range) => Some(range),
+        Err(message) => panic!("{message}"),
     }
 }
 
-fn parse_seeds(value: &str) -> Option<Range<u64>> {
-    let (start, end) = value.split_once("..")?;
-    let (start, end) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
-    (start <= end).then_some(start..end)
+fn parse_seeds(value: &str) -> Result<Range<u64>, String> {
+    let malformed =
+        || format!("SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{value}'");
+    let (start, end) = value.split_once("..").ok_or_else(malformed)?;
+    let start: u64 = start.trim().parse().map_err(|_| malformed())?;
+    let end: u64 = end.trim().parse().map_err(|_| malformed())?;
+    if end <= start {
+        return Err(format!(
+            "SIMLOOP_SEEDS='{value}' is an empty range, which would run no schedule and pass: \
+             the end must be past the start (e.g. {start}..{})",
+            start.saturating_add(1)
+        ));
+    }
+    Ok(start..end)
 }
 
 /// The `index`-th of `count` contiguous, disjoint chunks that together cover `range` exactly,
@@ -354,46 +408,92 @@ pub fn seed_chunk(range: Range<u64>, index: u64, count: u64) -> Range<u64> {
 pub struct Explored {
     /// How many schedules ran.
     pub runs: u64,
+    /// Under [`Explore::replay`], how the replayed schedule did not fit the scenario, if it
+    /// did not: the run passed, but perhaps not the run the token was taken from.
+    pub replay_mismatch: Option<ReplayMismatch>,
 }
 
 /// A failing schedule found by [`explore`], shrunk. `Display` is the report.
+///
+/// Before it trusts a failure, `explore` replays its schedule: a deterministic scenario fails
+/// again, word for word. If it does not, the report says so instead of giving a token
+/// ([`not_reproduced`](Self::not_reproduced)); so does a shrunk schedule that does not fail
+/// again when replayed for the report.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// The seed whose schedule failed first.
-    pub seed: u64,
+    /// The seed whose schedule failed first; `None` for the schedule of
+    /// [`Explore::replay`].
+    pub seed: Option<u64>,
     /// How many runs it took to find it (the failing one included).
     pub runs: u64,
-    /// The failure of the shrunk run: the scenario's error, or its panic.
+    /// The failure of the shrunk run: the scenario's error, or its panic. (When the failure
+    /// did not reproduce, the failure of the first failing run.)
     pub message: String,
-    /// The shrunk failing schedule; replay it with [`Builder::schedule`].
+    /// The shrunk failing schedule; replay it with [`Builder::schedule`]. (When the failure
+    /// did not reproduce, the schedule that did not repeat it: no replay token.)
     pub schedule: Schedule,
-    /// The schedule of the first failing run, before shrinking.
+    /// The schedule of the first failing run, before shrinking (or the replayed one).
     pub original: Schedule,
     /// How many runs shrinking took.
     pub shrink_runs: u32,
-    /// The text timeline of the shrunk failing run.
+    /// The text timeline of the shrunk failing run (when the failure did not reproduce, of
+    /// the first replay, which did not repeat it).
     pub trace: String,
+    /// Set when a replay of the failing schedule did not fail the same way: the scenario is
+    /// not deterministic, and no token would replay the failure.
+    pub not_reproduced: Option<NotReproduced>,
+    /// Set when the schedule replayed for the report did not fit the scenario: a token given
+    /// to [`Explore::replay`] that was taken from another version of it, or a scenario that
+    /// is not deterministic. The report shows it as a warning line.
+    pub replay_mismatch: Option<ReplayMismatch>,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = |s: &Schedule| s.choices().map_or(0, <[u32]>::len);
-        writeln!(
-            f,
-            "simloop::explore: the scenario failed under the schedule of seed {} (run {}): {}",
-            self.seed, self.runs, self.message
-        )?;
-        writeln!(
-            f,
-            "replay token: {}   (shrunk from {} choices to {} in {} runs; replay with \
-             Builder::schedule(\"{}\".parse().unwrap()))",
-            self.schedule,
-            count(&self.original),
-            count(&self.schedule),
-            self.shrink_runs,
-            self.schedule
-        )?;
-        writeln!(f, "trace of the shrunk run:")?;
+        match self.seed {
+            Some(seed) => writeln!(
+                f,
+                "simloop::explore: the scenario failed under the schedule of seed {seed} \
+                 (run {}): {}",
+                self.runs, self.message
+            )?,
+            None => writeln!(
+                f,
+                "simloop::explore: the scenario failed under the replayed schedule {}: {}",
+                self.original, self.message
+            )?,
+        }
+        if let Some(mismatch) = &self.replay_mismatch {
+            writeln!(f, "warning: {mismatch}")?;
+        }
+        if let Some(not_reproduced) = &self.not_reproduced {
+            return write!(f, "{not_reproduced}");
+        }
+        match self.seed {
+            Some(_) => writeln!(
+                f,
+                "replay token: {}   (shrunk from {} choices to {} in {} runs; replay with \
+                 Builder::schedule(\"{}\".parse().unwrap()))",
+                self.schedule,
+                count(&self.original),
+                count(&self.schedule),
+                self.shrink_runs,
+                self.schedule
+            )?,
+            None => writeln!(
+                f,
+                "replay token: {}   (the choices the run took; replay with \
+                 Builder::schedule(\"{}\".parse().unwrap()))",
+                self.schedule, self.schedule
+            )?,
+        }
+        let which = if self.seed.is_some() {
+            "shrunk"
+        } else {
+            "replayed"
+        };
+        writeln!(f, "trace of the {which} run:")?;
         f.write_str(&self.trace)
     }
 }
@@ -406,12 +506,102 @@ impl fmt::Debug for Failure {
 
 impl std::error::Error for Failure {}
 
+/// Why [`explore`] does not trust a failure it found: a replay of the failing schedule did
+/// not fail the same way, so the scenario is not deterministic. See
+/// [`Failure::not_reproduced`]; `Display` is that part of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotReproduced {
+    /// False: the failing run's own schedule, replayed before shrinking, did not fail again.
+    /// True: shrinking saw smaller schedules fail, but the smallest, replayed once more for
+    /// the report, did not.
+    pub after_shrinking: bool,
+    /// The failure the replays were to repeat, word for word.
+    pub expected: String,
+    /// What each traced replay of the schedule did, in order: `None` if it passed, else its
+    /// failure. The first did not repeat the failure; `explore` replays up to
+    /// four times in all, until one does, to find where a failing run and a passing one
+    /// differ.
+    pub replays: Vec<Option<String>>,
+    /// Where two of those replays first differ, with their positions in `replays` (from
+    /// 0): a replay that repeated the failure against the first, which did not; else the
+    /// first against one that recorded other events. `None` if the two runs compared
+    /// recorded the same events.
+    pub divergence: Option<(usize, usize, Box<Divergence>)>,
+}
+
+/// How many traced replays `explore` makes of a schedule whose failure did not reproduce.
+const REPLAYS: usize = 4;
+
+impl fmt::Display for NotReproduced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the failure did not reproduce under its own schedule: the scenario is not \
+             deterministic"
+        )?;
+        if self.after_shrinking {
+            writeln!(
+                f,
+                "(shrinking saw smaller schedules fail; the smallest, replayed once more for \
+                 this report, did not fail the same way)"
+            )?;
+        }
+        f.write_str("replays of that schedule:")?;
+        for (i, replay) in self.replays.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            match replay {
+                None => write!(f, "{sep}#{} passed", i + 1)?,
+                Some(m) if *m == self.expected => {
+                    write!(f, "{sep}#{} failed the same way", i + 1)?;
+                }
+                Some(m) => write!(f, "{sep}#{} failed otherwise: {m}", i + 1)?,
+            }
+        }
+        f.write_str("\n")?;
+        let repeated = self
+            .replays
+            .iter()
+            .any(|r| r.as_ref() == Some(&self.expected));
+        match &self.divergence {
+            Some((a, b, divergence)) => {
+                let text = divergence.to_string();
+                write!(f, "replay #{} against replay #{}: {text}", a + 1, b + 1)?;
+                if !text.ends_with('\n') {
+                    f.write_str("\n")?;
+                }
+            }
+            None if repeated => writeln!(
+                f,
+                "the replay that failed and the one that did not recorded the same events: \
+                 what decides the outcome happens outside the loop's events (e.g. a check \
+                 that reads a global after the run)"
+            )?,
+            None => writeln!(
+                f,
+                "the {} replays recorded the same events: what decides the outcome happens \
+                 outside the loop's events (e.g. a check that reads a global after the run)",
+                self.replays.len()
+            )?,
+        }
+        writeln!(
+            f,
+            "no replay token: this scenario does not repeat itself under a schedule; make it \
+             deterministic (check_determinism finds where two runs differ), then explore again"
+        )
+    }
+}
+
 /// Runs `scenario` under many schedules and stops at the first failure: an `Err`, or a
-/// panic. The failing choice list is then shrunk (choices dropped, lowered toward 0, the tail
-/// cut) while it still fails, and returned as a [`Failure`] with its replay token and trace.
+/// panic. The failure is replayed, to check that it reproduces; then the failing choice list
+/// is shrunk (choices dropped, lowered toward 0, the tail cut) while it still fails the same
+/// way (the same message, numbers aside), replayed once more, and returned as a [`Failure`]
+/// with its replay token and trace.
 ///
 /// The scenario builds its world on the loop it is given, runs it, and checks its
-/// invariants. Every run is deterministic, so a failure replays exactly.
+/// invariants. It must be deterministic: a failure that does not repeat under its own
+/// schedule is reported as such ([`Failure::not_reproduced`]), without a token. It may keep
+/// state across calls (`FnMut`), e.g. to count runs, as long as that state does not change
+/// what a run does.
 ///
 /// ```
 /// use simloop::{explore, Explore};
@@ -419,7 +609,9 @@ impl std::error::Error for Failure {}
 /// use std::rc::Rc;
 ///
 /// // Two tasks append to a log; the scenario insists that 'a' comes first.
+/// let mut runs = 0;
 /// let failure = explore(&Explore::new().runs(200), |lp| {
+///     runs += 1;
 ///     let log = Rc::new(Cell::new(0u32));
 ///     let l = log.clone();
 ///     lp.spawn(async move { if l.get() == 0 { l.set(1) } });
@@ -431,18 +623,25 @@ impl std::error::Error for Failure {}
 /// .unwrap_err();
 /// assert_eq!(failure.message, "b ran first");
 /// assert_eq!(failure.schedule.to_string(), "S1:1");
+/// assert!(runs > failure.runs); // the search, the replay, shrinking and the last replay
 /// ```
 ///
 /// # Errors
 /// The shrunk [`Failure`], if a schedule failed.
+///
+/// # Panics
+/// If `SIMLOOP_SEEDS` is set but malformed or empty (see [`seeds_from_env`]).
 pub fn explore<E: fmt::Display>(
     config: &Explore,
-    scenario: impl Fn(&mut EventLoop) -> Result<(), E>,
+    mut scenario: impl FnMut(&mut EventLoop) -> Result<(), E>,
 ) -> Result<Explored, Box<Failure>> {
+    if let Some(schedule) = &config.replay {
+        return replay_pinned(config, schedule.clone(), &mut scenario);
+    }
     // PCT needs the length of a run to place its change points: measure it once, the same
     // way for every seed range, so a seed always means the same schedule.
-    let steps = if config.strategy.uses_pct() {
-        let (_, lp) = config.run_once(Schedule::random(u64::MAX), false, &scenario);
+    let steps = if config.search.uses_pct() {
+        let (_, lp) = config.run_once(Schedule::random(u64::MAX), false, &mut scenario);
         lp.schedule_taken().choices().map_or(0, <[u32]>::len).max(1) as u64
     } else {
         1
@@ -450,46 +649,201 @@ pub fn explore<E: fmt::Display>(
     let mut runs = 0;
     for seed in config.seed_range() {
         runs += 1;
-        let (failure, lp) = config.run_once(config.schedule_for(seed, steps), false, &scenario);
+        let (failure, lp) = config.run_once(config.schedule_for(seed, steps), false, &mut scenario);
         let Some(message) = failure else {
             continue;
         };
         let original = lp.schedule_taken();
         drop(lp);
-        let (schedule, message, trace, shrink_runs) =
-            shrink(config, &scenario, original.clone(), message);
-        return Err(Box::new(Failure {
-            seed,
+        let found = Found {
+            seed: Some(seed),
             runs,
             message,
-            schedule,
             original,
-            shrink_runs,
-            trace,
-        }));
+        };
+        return Err(Box::new(investigate(config, &mut scenario, found)));
     }
-    Ok(Explored { runs })
+    Ok(Explored {
+        runs,
+        replay_mismatch: None,
+    })
 }
 
-/// Shrinks a failing replay schedule: returns the smallest failing schedule found, with its
-/// message, trace, and the number of runs spent.
+/// `explore` under [`Explore::replay`]: one run of the given schedule.
+fn replay_pinned<E: fmt::Display>(
+    config: &Explore,
+    schedule: Schedule,
+    scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), E>,
+) -> Result<Explored, Box<Failure>> {
+    let (failure, lp) = config.run_once(schedule.clone(), false, scenario);
+    let replay_mismatch = lp.replay_mismatch();
+    drop(lp);
+    let Some(message) = failure else {
+        if let Some(mismatch) = &replay_mismatch {
+            eprintln!("simloop::explore: warning: {mismatch}");
+        }
+        return Ok(Explored {
+            runs: 1,
+            replay_mismatch,
+        });
+    };
+    let found = Found {
+        seed: None,
+        runs: 1,
+        message,
+        original: schedule,
+    };
+    Err(Box::new(investigate(config, scenario, found)))
+}
+
+/// A failing run, as the search found it.
+struct Found {
+    /// `None` for a pinned replay, which is not shrunk.
+    seed: Option<u64>,
+    runs: u64,
+    message: String,
+    /// Its schedule: the choices it took, or the pinned replay.
+    original: Schedule,
+}
+
+/// From a failing run to the report: replay it, shrink it (unless pinned), replay the shrunk
+/// schedule for the report.
+fn investigate<E: fmt::Display>(
+    config: &Explore,
+    scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), E>,
+    found: Found,
+) -> Failure {
+    let not_reproduced = |lp: &EventLoop, not: NotReproduced, schedule: Schedule, spent| Failure {
+        seed: found.seed,
+        runs: found.runs,
+        message: found.message.clone(),
+        schedule,
+        original: found.original.clone(),
+        shrink_runs: spent,
+        trace: lp.trace().to_string(),
+        not_reproduced: Some(not),
+        replay_mismatch: lp.replay_mismatch(),
+    };
+    // A deterministic scenario fails again under the same schedule, word for word.
+    let (replay, lp) = config.run_once(found.original.clone(), true, scenario);
+    if replay.as_deref() != Some(found.message.as_str()) {
+        let not = diagnose(
+            config,
+            scenario,
+            &found.original,
+            &found.message,
+            replay,
+            &lp,
+        );
+        return not_reproduced(&lp, not, found.original.clone(), 0);
+    }
+    if found.seed.is_none() {
+        // A pinned replay is not shrunk: this run is the report's.
+        return Failure {
+            seed: None,
+            runs: 1,
+            message: found.message.clone(),
+            schedule: lp.schedule_taken(),
+            original: found.original.clone(),
+            shrink_runs: 0,
+            trace: lp.trace().to_string(),
+            not_reproduced: None,
+            replay_mismatch: lp.replay_mismatch(),
+        };
+    }
+    drop(lp);
+    let (best, best_message, spent) = shrink(config, scenario, &found.original, &found.message);
+    // The report's run, traced: the shrunk schedule, which shrinking saw fail, once more.
+    let shrunk = config.replay_of(best);
+    let (last, lp) = config.run_once(shrunk.clone(), true, scenario);
+    let spent = spent + 1;
+    if last.as_deref() != Some(best_message.as_str()) {
+        let mut not = diagnose(config, scenario, &shrunk, &best_message, last, &lp);
+        not.after_shrinking = true;
+        return not_reproduced(&lp, not, shrunk, spent);
+    }
+    Failure {
+        seed: found.seed,
+        runs: found.runs,
+        message: best_message,
+        schedule: shrunk,
+        original: found.original.clone(),
+        shrink_runs: spent,
+        trace: lp.trace().to_string(),
+        not_reproduced: None,
+        replay_mismatch: lp.replay_mismatch(),
+    }
+}
+
+/// A schedule's failure did not repeat in the replay `first` (of the traced loop `lp`):
+/// replays it (traced) until one repeats the failure or [`REPLAYS`] have run, and finds where
+/// a failing run and a passing one differ, else two replays that differ.
+fn diagnose<E: fmt::Display>(
+    config: &Explore,
+    scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), E>,
+    schedule: &Schedule,
+    expected: &str,
+    first: Option<String>,
+    lp: &EventLoop,
+) -> NotReproduced {
+    let repeats = |m: &Option<String>| m.as_deref() == Some(expected);
+    let mut runs = vec![(first, lp.trace().events().to_vec())];
+    while runs.len() < REPLAYS && !runs.iter().any(|(m, _)| repeats(m)) {
+        let (m, lp) = config.run_once(schedule.clone(), true, scenario);
+        runs.push((m, lp.trace().events().to_vec()));
+    }
+    let pair = match runs.iter().position(|(m, _)| repeats(m)) {
+        Some(failing) => Some((failing, 0)),
+        None => runs
+            .iter()
+            .position(|(_, t)| *t != runs[0].1)
+            .map(|i| (0, i)),
+    };
+    let divergence =
+        pair.and_then(|(a, b)| divergence(&runs[a].1, &runs[b].1).map(|d| (a, b, Box::new(d))));
+    NotReproduced {
+        after_shrinking: false,
+        expected: expected.to_string(),
+        replays: runs.into_iter().map(|(m, _)| m).collect(),
+        divergence,
+    }
+}
+
+/// A failure message with every number blanked out (`#`): two failures of the same kind,
+/// e.g. "counter is 1, not 2" and "counter is 3, not 4", have the same class.
+fn message_class(message: &str) -> String {
+    let bytes = message.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for (i, c) in message.char_indices() {
+        let digit = c.is_ascii_digit();
+        // A decimal point inside a number belongs to it ("2.5s").
+        let point = c == '.' && in_number && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if digit || point {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Shrinks a failing replay schedule: the smallest schedule found that fails the same way
+/// (a message of the same class), with its message, and the number of runs spent.
 fn shrink<E: fmt::Display>(
     config: &Explore,
-    scenario: &impl Fn(&mut EventLoop) -> Result<(), E>,
-    failing: Schedule,
-    message: String,
-) -> (Schedule, String, String, u32) {
-    let jitter = config.jitter;
-    let with_jitter = |choices: Vec<u32>| {
-        let s = Schedule::from_choices(choices);
-        match jitter {
-            Some(j) => s.with_timer_jitter(j),
-            None => s,
-        }
-    };
+    scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), E>,
+    failing: &Schedule,
+    message: &str,
+) -> (Vec<u32>, String, u32) {
+    let class = message_class(message);
     let size = |c: &[u32]| (c.len(), c.iter().map(|&x| u64::from(x)).sum::<u64>());
     let mut best: Vec<u32> = failing.choices().unwrap_or_default().to_vec();
-    let mut best_message = message;
+    let mut best_message = message.to_string();
     let mut spent = 0;
     'improve: while spent < config.shrink_runs {
         for candidate in candidates(&best) {
@@ -497,8 +851,9 @@ fn shrink<E: fmt::Display>(
                 break 'improve;
             }
             spent += 1;
-            let (failure, lp) = config.run_once(with_jitter(candidate), false, scenario);
-            let Some(m) = failure else {
+            let (failure, lp) = config.run_once(config.replay_of(candidate), false, scenario);
+            // A smaller schedule that fails otherwise shows another failure, not this one.
+            let Some(m) = failure.filter(|m| message_class(m) == class) else {
                 continue;
             };
             let taken = lp.schedule_taken().choices().unwrap_or_default().to_vec();
@@ -510,11 +865,7 @@ fn shrink<E: fmt::Display>(
         }
         break;
     }
-    // The report's run, traced. Runs are deterministic, so it fails the same way.
-    let (failure, lp) = config.run_once(with_jitter(best.clone()), true, scenario);
-    spent += 1;
-    let message = failure.unwrap_or(best_message);
-    (with_jitter(best), message, lp.trace().to_string(), spent)
+    (best, best_message, spent)
 }
 
 /// Smaller variants of a choice list, most promising first: shorter prefixes, runs of
@@ -556,12 +907,52 @@ mod tests {
 
     #[test]
     fn seed_ranges_parse_as_start_dot_dot_end() {
-        assert_eq!(parse_seeds("0..1000"), Some(0..1000));
-        assert_eq!(parse_seeds(" 5 .. 7 "), Some(5..7));
-        assert_eq!(parse_seeds("7..7"), Some(7..7));
-        assert_eq!(parse_seeds("9..3"), None);
-        assert_eq!(parse_seeds("0-1000"), None);
-        assert_eq!(parse_seeds("a..b"), None);
+        assert_eq!(parse_seeds("0..1000"), Ok(0..1000));
+        assert_eq!(parse_seeds(" 5 .. 7 "), Ok(5..7));
+        assert_eq!(parse_seeds("7..8"), Ok(7..8));
+        for bad in ["0-1000", "a..b", "..5", "5.."] {
+            assert_eq!(
+                parse_seeds(bad),
+                Err(format!(
+                    "SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{bad}'"
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_seed_range_is_an_error() {
+        assert_eq!(
+            parse_seeds("5..5"),
+            Err(
+                "SIMLOOP_SEEDS='5..5' is an empty range, which would run no schedule and \
+                 pass: the end must be past the start (e.g. 5..6)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            parse_seeds("9..3"),
+            Err(
+                "SIMLOOP_SEEDS='9..3' is an empty range, which would run no schedule and \
+                 pass: the end must be past the start (e.g. 9..10)"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn message_classes_blank_out_numbers() {
+        assert_eq!(message_class("counter is 1, not 2"), "counter is #, not #");
+        assert_eq!(
+            message_class("the loop stalled at 2.5s: task #12 waits"),
+            "the loop stalled at #s: task ## waits"
+        );
+        assert_eq!(message_class("v1.x. 3."), "v#.x. #.");
+        assert_eq!(
+            message_class("panicked: b ran first"),
+            "panicked: b ran first"
+        );
+        assert_ne!(message_class("panicked: x"), message_class("x"));
     }
 
     #[test]

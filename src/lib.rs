@@ -129,9 +129,11 @@
 //!
 //! ## Errors instead of hangs
 //!
-//! A run call that can never end returns [`LoopError::Stalled`] naming the pending tasks;
-//! panics are caught ([`PanicPolicy`]); [`Builder::time_limit`] and [`Builder::step_limit`]
-//! stop runaway loops.
+//! A run call that can never end returns [`LoopError::Stalled`] naming the pending tasks, who
+//! waits for a waker that something outside the loop holds (a channel, another thread,
+//! another loop), and timers that can never fire (at [`Instant::MAX`]); panics are caught
+//! ([`PanicPolicy`]); [`Builder::time_limit`] and [`Builder::step_limit`] stop runaway loops
+//! and name the task or callback that kept rescheduling.
 //!
 //! ```
 //! use simloop::{EventLoop, LoopError};
@@ -185,9 +187,14 @@
 //! assert_eq!(scenario(&mut lp), Err("counter is 1, not 2".to_string()));
 //! ```
 //!
-//! [`check_determinism`] runs a scenario twice and reports the first event where the runs
-//! differ; with the `proptest` feature, [`proptest::schedule`] makes schedules a generated
-//! input that shrinks toward FIFO.
+//! The scenario must be deterministic: `explore` replays a failure before it trusts it, and
+//! reports one that does not repeat under its own schedule as such, without a token
+//! ([`Failure::not_reproduced`]). [`Search`] picks the schedules. [`check_determinism`] runs
+//! a scenario twice and reports the first event where the runs differ. A replayed token that
+//! does not fit the scenario is flagged ([`EventLoop::replay_mismatch`]). With the
+//! `proptest` feature, [`proptest::schedule`] makes schedules a generated input that shrinks
+//! toward FIFO, and [`proptest::explore_schedules`] explores the schedules inside a property
+//! that has inputs of its own, so that both shrink well.
 //!
 //! ## Seeing what happened: traces, lanes, blocking
 //!
@@ -282,16 +289,24 @@ pub use crate::context::{
     call_at, call_later, call_soon, current, mark, now, random_u64, spawn, spawn_named, stop,
     try_current,
 };
-pub use crate::error::{JoinError, LoopError, TaskInfo};
+pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
-    Strategy,
+    NotReproduced, Search,
 };
+
+/// The old name of [`Search`], kept for one release. It clashed with the `Strategy` trait that
+/// `use proptest::prelude::*` brings into scope (error E0599, "no method named `prop_map`").
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `simloop::Search`: `Strategy` clashed with proptest's `Strategy` trait"
+)]
+pub type Strategy = Search;
 pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::instant::Instant;
 pub use crate::interval::{interval, Interval, MissedTicks};
-pub use crate::schedule::{ParseScheduleError, Schedule};
+pub use crate::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
 pub use crate::stats::Stats;
 pub use crate::task::{JoinHandle, TaskId};

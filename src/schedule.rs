@@ -101,7 +101,9 @@ impl Schedule {
     }
 
     /// Replays a list of choices: the `i`-th decision takes `choices[i]` (modulo the number
-    /// of options); past the end of the list every choice is 0.
+    /// of options); past the end of the list every choice is 0. A list that does not fit the
+    /// run (choices left over at its end, or out of range) is reported by
+    /// [`EventLoop::replay_mismatch`](crate::EventLoop::replay_mismatch).
     pub fn from_choices(choices: Vec<u32>) -> Schedule {
         Schedule {
             source: Source::Choices(choices),
@@ -167,6 +169,7 @@ impl Schedule {
             source,
             taken: Vec::new(),
             jitter: self.jitter,
+            out_of_range: Vec::new(),
         }
     }
 }
@@ -234,19 +237,32 @@ impl fmt::Debug for Schedule {
     }
 }
 
-/// Why a replay token did not parse.
+/// Why a replay token did not parse: the token, and which part of it is wrong.
+///
+/// ```
+/// let err = "S1:x".parse::<simloop::Schedule>().unwrap_err();
+/// assert_eq!(err.reason(), "'x' is not a number");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseScheduleError {
     token: String,
+    reason: String,
+}
+
+impl ParseScheduleError {
+    /// Which part of the token is wrong, e.g. `'x' is not a number`.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 impl fmt::Display for ParseScheduleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "'{}' is not a schedule token (expected e.g. 'S1:z3.1.2', 'fifo', 'random:7', \
+            "'{}' is not a schedule token: {} (expected e.g. 'S1:z3.1.2', 'fifo', 'random:7', \
              'pct:7:3' or 'bytes:0a1b', optionally followed by '~<jitter nanos>')",
-            self.token
+            self.token, self.reason
         )
     }
 }
@@ -257,78 +273,116 @@ impl FromStr for Schedule {
     type Err = ParseScheduleError;
 
     fn from_str(s: &str) -> Result<Schedule, ParseScheduleError> {
-        let err = || ParseScheduleError {
+        parse_token(s.trim()).map_err(|reason| ParseScheduleError {
             token: s.to_string(),
-        };
-        let s = s.trim();
-        let (body, jitter) = match s.split_once('~') {
-            Some((body, j)) => (body, Some(number::<u64>(j).ok_or_else(err)?)),
-            None => (s, None),
-        };
-        let source = if body == "fifo" {
-            Source::Fifo
-        } else if let Some(seed) = body.strip_prefix("random:") {
-            Source::Random {
-                seed: number(seed).ok_or_else(err)?,
-            }
-        } else if let Some(rest) = body.strip_prefix("pct:") {
-            let mut parts = rest.split(':');
-            let seed = parts.next().and_then(number).ok_or_else(err)?;
-            let depth: u32 = parts.next().and_then(number).ok_or_else(err)?;
-            let steps: u64 = match parts.next() {
-                Some(p) => number(p).ok_or_else(err)?,
-                None => PCT_STEPS,
-            };
-            if depth == 0 || steps == 0 || parts.next().is_some() {
-                return Err(err());
-            }
-            Source::Pct { seed, depth, steps }
-        } else if let Some(hex) = body.strip_prefix("bytes:") {
-            if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(err());
-            }
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| err())?;
-            Source::Bytes(bytes)
-        } else if let Some(rest) = body.strip_prefix("S1") {
-            let mut choices = Vec::new();
-            let items = rest.strip_prefix(':').unwrap_or(rest);
-            if !rest.is_empty() && !rest.starts_with(':') {
-                return Err(err());
-            }
-            for item in items.split('.').filter(|i| !i.is_empty()) {
-                if let Some(n) = item.strip_prefix('z') {
-                    let n: usize = number(n).ok_or_else(err)?;
-                    if choices.len() + n > MAX_TOKEN_CHOICES {
-                        return Err(err());
-                    }
-                    choices.extend(std::iter::repeat_n(0, n));
-                } else {
-                    choices.push(number(item).ok_or_else(err)?);
-                }
-            }
-            Source::Choices(choices)
-        } else {
-            return Err(err());
-        };
-        Ok(Schedule {
-            source,
-            jitter: jitter.map(Duration::from_nanos),
+            reason,
         })
     }
+}
+
+/// Parses a trimmed token; the error says which part is wrong.
+fn parse_token(s: &str) -> Result<Schedule, String> {
+    let (body, jitter) = match s.split_once('~') {
+        Some((body, j)) => (body, Some(number::<u64>(j)?)),
+        None => (s, None),
+    };
+    let source = if body == "fifo" {
+        Source::Fifo
+    } else if let Some(seed) = body.strip_prefix("random:") {
+        Source::Random {
+            seed: number(seed)?,
+        }
+    } else if let Some(rest) = body.strip_prefix("pct:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(format!(
+                "a PCT token is 'pct:<seed>:<depth>' or 'pct:<seed>:<depth>:<steps>', and \
+                 '{body}' has {} number{}",
+                parts.len(),
+                if parts.len() == 1 { "" } else { "s" }
+            ));
+        }
+        let seed = number(parts[0])?;
+        let depth: u32 = number(parts[1])?;
+        let steps: u64 = match parts.get(2) {
+            Some(p) => number(p)?,
+            None => PCT_STEPS,
+        };
+        if depth == 0 {
+            return Err("a PCT depth is at least 1, not 0".to_string());
+        }
+        if steps == 0 {
+            return Err("a PCT step count is at least 1, not 0".to_string());
+        }
+        Source::Pct { seed, depth, steps }
+    } else if let Some(hex) = body.strip_prefix("bytes:") {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("'{hex}' is not hexadecimal"));
+        }
+        if hex.len() % 2 != 0 {
+            return Err(format!(
+                "'{hex}' has an odd number of hex digits (two per byte)"
+            ));
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| e.to_string())?;
+        Source::Bytes(bytes)
+    } else if let Some(rest) = body.strip_prefix("S1") {
+        let mut choices = Vec::new();
+        let items = match rest.strip_prefix(':') {
+            Some(items) => items,
+            None if rest.is_empty() => rest,
+            None => {
+                return Err(format!(
+                    "'S1' is followed by ':' and the choices, not by '{rest}'"
+                ))
+            }
+        };
+        for item in items.split('.').filter(|i| !i.is_empty()) {
+            if let Some(n) = item.strip_prefix('z') {
+                if n.is_empty() {
+                    return Err("'z' needs a count of zeros after it (e.g. 'z3')".to_string());
+                }
+                let n: usize = number(n)?;
+                if choices.len().saturating_add(n) > MAX_TOKEN_CHOICES {
+                    return Err(format!(
+                        "'{item}' makes the token longer than {MAX_TOKEN_CHOICES} choices"
+                    ));
+                }
+                choices.extend(std::iter::repeat_n(0, n));
+            } else {
+                choices.push(number(item)?);
+            }
+        }
+        Source::Choices(choices)
+    } else if body.is_empty() {
+        return Err("it is empty".to_string());
+    } else {
+        return Err(format!(
+            "'{body}' begins with none of 'S1', 'fifo', 'random:', 'pct:' and 'bytes:'"
+        ));
+    };
+    Ok(Schedule {
+        source,
+        jitter: jitter.map(Duration::from_nanos),
+    })
 }
 
 /// The most choices a token may expand to (a guard against `z4000000000`).
 const MAX_TOKEN_CHOICES: usize = 1 << 24;
 
 /// A plain decimal number: digits only (`str::parse` would accept a leading `+`).
-fn number<T: FromStr>(s: &str) -> Option<T> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+fn number<T: FromStr>(s: &str) -> Result<T, String> {
+    if s.is_empty() {
+        return Err("a number is missing".to_string());
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a number"));
+    }
+    s.parse().map_err(|_| format!("'{s}' is too large"))
 }
 
 /// What a ready item is, for a schedule that weighs tasks (PCT).
@@ -348,6 +402,8 @@ pub(crate) struct Chooser {
     source: Live,
     taken: Vec<u32>,
     jitter: Option<Duration>,
+    /// The replayed choices that named an option their decision did not have.
+    out_of_range: Vec<OutOfRange>,
 }
 
 #[derive(Debug)]
@@ -382,7 +438,18 @@ impl Chooser {
             Live::Fifo => 0,
             Live::Random(rng) | Live::Pct(Pct { rng, .. }) => (rng.next_u64() % n as u64) as usize,
             Live::Choices(list, i) => {
-                let c = list.get(*i).map_or(0, |&c| c as usize % n);
+                let c = match list.get(*i) {
+                    Some(&c) if c as usize >= n => {
+                        self.out_of_range.push(OutOfRange {
+                            index: *i,
+                            choice: c,
+                            options: n,
+                        });
+                        c as usize % n
+                    }
+                    Some(&c) => c as usize,
+                    None => 0,
+                };
                 *i += 1;
                 c
             }
@@ -448,6 +515,128 @@ impl Chooser {
             source: Source::Choices(choices),
             jitter: self.jitter,
         }
+    }
+}
+
+impl Chooser {
+    /// How the replayed choices did not fit the decisions made so far, if they did not.
+    pub(crate) fn mismatch(&self) -> Option<ReplayMismatch> {
+        let Live::Choices(list, used) = &self.source else {
+            return None;
+        };
+        // Trailing zeros mean what missing choices mean.
+        let len = list.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+        let unused = len.saturating_sub(*used);
+        if unused == 0 && self.out_of_range.is_empty() {
+            return None;
+        }
+        Some(ReplayMismatch {
+            schedule: Schedule {
+                source: Source::Choices(list.clone()),
+                jitter: self.jitter,
+            },
+            decisions: *used,
+            unused,
+            out_of_range: self.out_of_range.clone(),
+        })
+    }
+}
+
+/// A replayed choice that named an option its decision did not have; it counted as
+/// `choice % options`. See [`ReplayMismatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// Its position in the schedule, from 0 (`Display` counts from 1: "choice #1").
+    pub index: usize,
+    /// The choice the schedule gave.
+    pub choice: u32,
+    /// How many options the decision had.
+    pub options: usize,
+}
+
+/// A replayed schedule ([`Schedule::from_choices`], or a parsed `S1` token) that does not fit
+/// the run that replayed it: choices were left over when the run ended, or named an option
+/// their decision did not have. Such a token was usually taken from another version of the
+/// scenario (or another scenario), and no longer replays the run it was taken from. See
+/// [`EventLoop::replay_mismatch`](crate::EventLoop::replay_mismatch).
+///
+/// ```
+/// use simloop::EventLoop;
+///
+/// // Two tasks make one decision with two options; the token has eight choices of 3.
+/// let mut lp = EventLoop::builder()
+///     .schedule("S1:3.3.3.3.3.3.3.3".parse().unwrap())
+///     .build();
+/// lp.spawn(async {});
+/// lp.spawn(async {});
+/// lp.run().unwrap();
+/// assert_eq!(lp.schedule_taken().to_string(), "S1:1");
+/// let mismatch = lp.replay_mismatch().unwrap();
+/// assert_eq!(
+///     mismatch.to_string(),
+///     "the replayed schedule S1:3.3.3.3.3.3.3.3 does not fit this scenario: choice #1 is 3, \
+///      but its decision had 2 options (it counted as 1); the run made 1 decision and left 7 \
+///      choices unused (a token taken from another version of the scenario replays another \
+///      run: explore again for a fresh one)"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayMismatch {
+    /// The replayed schedule.
+    pub schedule: Schedule,
+    /// How many decisions the run made.
+    pub decisions: usize,
+    /// How many of the schedule's choices the run never reached (trailing zeros do not
+    /// count: a missing choice is 0 anyway).
+    pub unused: usize,
+    /// The choices that named an option their decision did not have, in order.
+    pub out_of_range: Vec<OutOfRange>,
+}
+
+impl fmt::Display for ReplayMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "the replayed schedule {} does not fit this scenario: ",
+            self.schedule
+        )?;
+        if let Some(first) = self.out_of_range.first() {
+            write!(
+                f,
+                "choice #{} is {}, but its decision had {} options (it counted as {})",
+                first.index + 1,
+                first.choice,
+                first.options,
+                first.choice as usize % first.options
+            )?;
+            let more = self.out_of_range.len() - 1;
+            if more > 0 {
+                write!(
+                    f,
+                    ", and {more} more choice{} {} out of range",
+                    plural(more),
+                    if more == 1 { "was" } else { "were" }
+                )?;
+            }
+            if self.unused > 0 {
+                f.write_str("; ")?;
+            }
+        }
+        if self.unused > 0 {
+            write!(
+                f,
+                "the run made {} decision{} and left {} choice{} unused",
+                self.decisions,
+                plural(self.decisions),
+                self.unused,
+                plural(self.unused)
+            )?;
+        }
+        f.write_str(
+            " (a token taken from another version of the scenario replays another run: \
+             explore again for a fresh one)",
+        )
     }
 }
 

@@ -118,8 +118,9 @@ impl TaskEntry {
 /// Awaits a spawned task: resolves to its output, or to a [`JoinError`] if it was cancelled
 /// or panicked.
 ///
-/// Dropping the handle detaches the task: it keeps running. `JoinHandle` is `Unpin`, so
-/// `&mut handle` is a future too, which lets a run call that stopped early resume waiting:
+/// Dropping the handle detaches the task: it keeps running. `JoinHandle` is `Unpin` (for every
+/// `T`), so `&mut handle` is a future too, which lets a run call that stopped early resume
+/// waiting:
 ///
 /// ```
 /// use simloop::{sleep, EventLoop};
@@ -168,6 +169,10 @@ impl<T> JoinHandle<T> {
     }
 }
 
+// Nothing in a `JoinHandle` is pinned: the task's output lives in the task's allocation, and
+// `T` appears only in a `PhantomData`. So it is `Unpin` for every `T` (SPEC §3.3).
+impl<T> Unpin for JoinHandle<T> {}
+
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
@@ -180,6 +185,11 @@ impl<T> Future for JoinHandle<T> {
             "JoinHandle for task {} polled after it returned its result; await it only once",
             self.id()
         );
+        let current = crate::context::current_ptr();
+        if !current.is_null() && !std::ptr::eq(current, self.core.as_ptr()) {
+            // Awaited on a loop that never runs the task: should that loop stall, it says so.
+            crate::context::note_other_loop_join(cx.waker(), self.id());
+        }
         self.cell.set_joiner(cx.waker().clone());
         Poll::Pending
     }

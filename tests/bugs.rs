@@ -21,7 +21,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use simloop::{
     check_determinism, explore, sleep, timeout, yield_now, EventLoop, Explore, Failure, Schedule,
-    Strategy, TimerHandle,
+    Search, TimerHandle,
 };
 
 type Scenario = fn(&mut EventLoop) -> Result<(), String>;
@@ -595,9 +595,9 @@ bug_tests! {
 #[ignore = "a measurement: cargo test --release --test bugs -- --ignored --nocapture bug_table"]
 fn bug_table() {
     let strategies = [
-        Strategy::Random,
-        Strategy::Pct { depth: 2 },
-        Strategy::Pct { depth: 3 },
+        Search::Random,
+        Search::Pct { depth: 2 },
+        Search::Pct { depth: 3 },
     ];
     let count = |s: &Schedule| s.choices().map_or(0, <[u32]>::len);
     let mut table = String::from(

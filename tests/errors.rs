@@ -9,7 +9,8 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::FutureExt;
 use simloop::{
-    now, sleep, yield_now, EventLoop, Instant, JoinError, JoinHandle, LoopError, TaskInfo,
+    now, sleep, yield_now, EventLoop, Instant, JoinError, JoinHandle, LoopError, StallDetail,
+    TaskInfo, Waiter,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -73,10 +74,25 @@ fn stalled_run_until_complete_lists_pending_tasks_instead_of_hanging() {
         })
         .unwrap_err();
 
-    let LoopError::Stalled { at, pending } = &err else {
+    let LoopError::Stalled {
+        at,
+        pending,
+        detail,
+    } = &err
+    else {
         panic!("expected Stalled, got {err:?}");
     };
+    let StallDetail {
+        never_due,
+        held_outside,
+        awaits_other_loop,
+    } = &**detail;
     assert_eq!(*at, secs(3));
+    assert_eq!(*never_due, 0);
+    // The channel holds the waiter's waker (its sender is out here); the main future waits
+    // for the waiter, and `forever` dropped its waker: neither is held outside the loop.
+    assert_eq!(*held_outside, [Waiter::Task(pending[0].clone())]);
+    assert_eq!(*awaits_other_loop, []);
     assert_eq!(err.at(), secs(3));
     assert_eq!(lp.time(), secs(3));
     assert_eq!(pending.len(), 2);
@@ -120,14 +136,19 @@ fn stalled_run_until_complete_lists_pending_tasks_instead_of_hanging() {
         err.to_string(),
         format!(
             "the loop stalled at 3s: {STALL}; 2 tasks still pending: \
-             task #1 'waiter' (spawned at {waiter_at}), task #2 (spawned at {forever_at})"
+             task #1 'waiter' (spawned at {waiter_at}), task #2 (spawned at {forever_at}); \
+             something outside the loop holds the waker of task #1 'waiter' (a channel or \
+             lock, another thread, another loop), and nothing left in this loop will wake it"
         )
     );
     assert_eq!(
         err.to_string(),
         format!(
-            "the loop stalled at 3s: {STALL}; 2 tasks still pending: {}, {}",
-            pending[0], pending[1]
+            "the loop stalled at 3s: {STALL}; 2 tasks still pending: {}, {}; {}",
+            pending[0],
+            pending[1],
+            "something outside the loop holds the waker of task #1 'waiter' (a channel or \
+             lock, another thread, another loop), and nothing left in this loop will wake it"
         )
     );
 
@@ -154,10 +175,19 @@ fn run_forever_without_stop_stalls_after_the_last_timer() {
     let err = lp.run_forever().unwrap_err();
 
     assert_eq!(snapshot(&log), ["timer @5s"]);
-    let LoopError::Stalled { at, pending } = &err else {
+    let LoopError::Stalled {
+        at,
+        pending,
+        detail,
+    } = &err
+    else {
         panic!("expected Stalled, got {err:?}");
     };
+    assert_eq!(detail.never_due, 0);
+    let held_outside = &detail.held_outside;
     assert_eq!(*at, secs(5));
+    // `pending()` drops its waker: nothing holds it, outside the loop or in.
+    assert_eq!(*held_outside, []);
     assert_eq!(err.at(), secs(5));
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id.as_u64(), 1);
@@ -191,7 +221,12 @@ fn stalled_loop_with_no_tasks() {
         err,
         LoopError::Stalled {
             at: Instant::ZERO,
-            pending: vec![]
+            pending: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(
@@ -212,13 +247,20 @@ fn stalled_loop_with_no_tasks() {
         err,
         LoopError::Stalled {
             at: millis(1500),
-            pending: vec![]
+            pending: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 1,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
         }
     );
     assert_eq!(err.at(), millis(1500));
     assert_eq!(
         err.to_string(),
-        format!("the loop stalled at 1.5s: {STALL}; no spawned task is pending")
+        "the loop stalled at 1.5s: nothing is ready, no timer can fire: the pending deadlines \
+         are at Instant::MAX (1 timer), and the run cannot end (a real event loop would hang \
+         here forever); no spawned task is pending"
     );
     assert_eq!(lp.time(), millis(1500));
 }
@@ -482,6 +524,9 @@ fn reschedule_soon(count: Rc<Cell<u32>>) {
     simloop::call_soon(move || reschedule_soon(count));
 }
 
+/// Where `reschedule_soon` schedules itself.
+const RESCHEDULE_SOON: u32 = line!() - 4;
+
 #[test]
 fn self_rescheduling_call_soon_hits_the_step_limit() {
     let count = Rc::new(Cell::new(0));
@@ -491,11 +536,14 @@ fn self_rescheduling_call_soon_hits_the_step_limit() {
 
     let err = lp.run().unwrap_err();
 
+    // The first callback was scheduled here; the other four by `reschedule_soon`.
+    let site = format!("{}:{RESCHEDULE_SOON}:5", file!());
     assert_eq!(
         err,
         LoopError::StepLimit {
             at: Instant::ZERO,
-            limit: 5
+            limit: 5,
+            culprit: Some(format!("the callback scheduled at {site}")),
         }
     );
     assert_eq!(err.at(), Instant::ZERO);
@@ -503,8 +551,11 @@ fn self_rescheduling_call_soon_hits_the_step_limit() {
     assert_eq!(lp.stats().callbacks_run, 5);
     assert_eq!(
         err.to_string(),
-        "the loop ran its step limit of 5 callbacks and task steps at 0s: something keeps \
-         rescheduling itself (raise Builder::step_limit if this is expected)"
+        format!(
+            "the loop ran its step limit of 5 callbacks and task steps at 0s: the callback \
+             scheduled at {site} keeps rescheduling itself (raise Builder::step_limit if this \
+             is expected)"
+        )
     );
 
     // The limit is for the loop's lifetime: the next run call runs nothing more.
@@ -517,6 +568,7 @@ fn step_limit_counts_callbacks_and_task_steps_together() {
     let polls = Rc::new(Cell::new(0));
     let mut lp = EventLoop::builder().step_limit(4).build();
     let p = polls.clone();
+    let spawn_line = line!() + 2;
     lp.call_later(Duration::from_secs(1), move || {
         simloop::spawn(async move {
             loop {
@@ -526,19 +578,27 @@ fn step_limit_counts_callbacks_and_task_steps_together() {
         });
     });
     let err = lp.run().unwrap_err();
+    // One timer callback, then three polls of the spinning task: the task is named.
+    let spinner = lp.pending_tasks()[0].to_string();
+    assert_eq!(
+        spinner,
+        format!("task #1 (spawned at {}:{}:9)", file!(), spawn_line)
+    );
     assert_eq!(
         err,
         LoopError::StepLimit {
             at: secs(1),
-            limit: 4
+            limit: 4,
+            culprit: Some(spinner.clone()),
         }
     );
-    // One timer callback, then three polls of the spinning task.
     assert_eq!(polls.get(), 3);
     assert_eq!(
         err.to_string(),
-        "the loop ran its step limit of 4 callbacks and task steps at 1s: something keeps \
-         rescheduling itself (raise Builder::step_limit if this is expected)"
+        format!(
+            "the loop ran its step limit of 4 callbacks and task steps at 1s: {spinner} keeps \
+             rescheduling itself (raise Builder::step_limit if this is expected)"
+        )
     );
 }
 
@@ -547,6 +607,9 @@ fn reschedule_later(count: Rc<Cell<u32>>, log: Log) {
     push(&log, "tick");
     simloop::call_later(Duration::from_secs(1), move || reschedule_later(count, log));
 }
+
+/// Where `reschedule_later` schedules itself.
+const RESCHEDULE_LATER: u32 = line!() - 4;
 
 #[test]
 fn self_rescheduling_call_later_hits_the_time_limit_at_the_last_allowed_instant() {
@@ -560,11 +623,14 @@ fn self_rescheduling_call_later_hits_the_time_limit_at_the_last_allowed_instant(
 
     let err = lp.run().unwrap_err();
 
+    // The 11s timer, which would pass the limit, was set by `reschedule_later`.
+    let culprit = format!("the callback scheduled at {}:{RESCHEDULE_LATER}:5", file!());
     assert_eq!(
         err,
         LoopError::TimeLimit {
             at: secs(10),
-            limit: Duration::from_secs(10)
+            limit: Duration::from_secs(10),
+            culprit: Some(culprit.clone()),
         }
     );
     assert_eq!(err.at(), secs(10));
@@ -574,8 +640,10 @@ fn self_rescheduling_call_later_hits_the_time_limit_at_the_last_allowed_instant(
     assert_eq!(snapshot(&log), expected);
     assert_eq!(
         err.to_string(),
-        "the loop reached its time limit of 10s at 10s: something keeps scheduling timers \
-         (raise Builder::time_limit if this is expected)"
+        format!(
+            "the loop reached its time limit of 10s at 10s: {culprit} keeps scheduling timers \
+             (raise Builder::time_limit if this is expected)"
+        )
     );
 
     // The 11s timer is still pending: every further run call reports the limit again.
@@ -588,9 +656,11 @@ fn run_until_past_the_time_limit() {
     let log = new_log();
     let limit = Duration::from_millis(2500);
     let mut lp = EventLoop::builder().time_limit(limit).build();
+    let mut sites = Vec::new();
     for s in 1..=3 {
         let l = log.clone();
-        lp.call_later(Duration::from_secs(s), move || push(&l, "timer"));
+        let (_, site) = later_at(&lp, Duration::from_secs(s), move || push(&l, "timer"));
+        sites.push(site);
     }
 
     assert_eq!(lp.run_until(secs(2)), Ok(()));
@@ -603,18 +673,22 @@ fn run_until_past_the_time_limit() {
 
     // Past it: the 3s timer does not run and the clock does not move.
     let err = lp.run_until(secs(5)).unwrap_err();
+    let culprit = format!("the callback scheduled at {}", sites[2]);
     assert_eq!(
         err,
         LoopError::TimeLimit {
             at: millis(2500),
-            limit
+            limit,
+            culprit: Some(culprit.clone()),
         }
     );
     assert_eq!(err.at(), millis(2500));
     assert_eq!(
         err.to_string(),
-        "the loop reached its time limit of 2.5s at 2.5s: something keeps scheduling timers \
-         (raise Builder::time_limit if this is expected)"
+        format!(
+            "the loop reached its time limit of 2.5s at 2.5s: {culprit} keeps scheduling timers \
+             (raise Builder::time_limit if this is expected)"
+        )
     );
     assert_eq!(lp.time(), millis(2500));
     assert_eq!(snapshot(&log), ["timer @1s", "timer @2s"]);
@@ -625,8 +699,15 @@ fn run_until_past_the_time_limit() {
         err,
         LoopError::TimeLimit {
             at: millis(2500),
-            limit
+            limit,
+            culprit: None,
         }
+    );
+    // The run call's own target lies past the limit: nothing to name.
+    assert_eq!(
+        err.to_string(),
+        "the loop reached its time limit of 2.5s at 2.5s: something keeps scheduling timers \
+         (raise Builder::time_limit if this is expected)"
     );
     assert_eq!(lp.time(), millis(2500));
 }
@@ -736,5 +817,290 @@ fn every_run_call_after_close_returns_closed() {
     assert_eq!(
         closed.to_string(),
         "the loop was closed at 4s and cannot run again"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors that say what to do
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_stall_names_who_waits_for_a_waker_held_outside_the_loop() {
+    let mut lp = EventLoop::new();
+    // Task #1 waits on a channel whose sender stays out here; task #2 waits for task #1
+    // (its waker is in task #1's join slot, inside the loop); the main future waits on a
+    // channel too.
+    let (_tx1, rx1) = oneshot::channel::<()>();
+    let first = lp.spawn_named("reader", rx1);
+    let second = lp.spawn(first);
+    let (_tx2, rx2) = oneshot::channel::<()>();
+
+    let err = lp.run_until_complete(rx2).unwrap_err();
+
+    let pending = lp.pending_tasks();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: Instant::ZERO,
+            pending: pending.clone(),
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Task(pending[0].clone()), Waiter::Main],
+                awaits_other_loop: vec![],
+            }),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 0s: {STALL}; 2 tasks still pending: {}, {}; something outside \
+             the loop holds the wakers of task #1 'reader' and the main future (a channel or \
+             lock, another thread, another loop), and nothing left in this loop will wake them",
+            pending[0], pending[1]
+        )
+    );
+    drop(second);
+}
+
+#[test]
+fn a_stall_whose_timers_are_all_at_instant_max_says_no_timer_can_fire() {
+    let mut lp = EventLoop::new();
+    // A task's sleep and the main future's sleep, both saturated at Instant::MAX.
+    let sleeper = lp.spawn_named("sleeper", sleep(Duration::MAX));
+    let err = lp
+        .run_until_complete(simloop::sleep_until(Instant::MAX))
+        .unwrap_err();
+    let pending = lp.pending_tasks();
+    assert_eq!(pending[0].id, sleeper.id());
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: Instant::ZERO,
+            pending: pending.clone(),
+            detail: Box::new(StallDetail {
+                never_due: 2,
+                held_outside: vec![],
+                awaits_other_loop: vec![],
+            }),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 0s: nothing is ready, no timer can fire: the pending deadlines \
+             are at Instant::MAX (2 timers), and the run cannot end (a real event loop would \
+             hang here forever); 1 task still pending: {}",
+            pending[0]
+        )
+    );
+}
+
+#[test]
+fn a_join_handle_awaited_on_another_loop_stalls_and_says_so() {
+    const OTHER_LOOP: &str = "awaits the JoinHandle of task #1 of another loop, which only \
+                              that loop runs: run that loop until the task finishes, or spawn \
+                              the task on this one";
+    let mut a = EventLoop::new();
+    let mut b = EventLoop::new();
+    let mut job = a.spawn(async {
+        sleep(Duration::from_secs(1)).await;
+        7
+    });
+
+    // As the main future of the other loop: not a stall with nothing pending, but one that
+    // says where the task runs.
+    let err = b.run_until_complete(&mut job).unwrap_err();
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: Instant::ZERO,
+            pending: vec![],
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Main],
+                awaits_other_loop: vec![(Waiter::Main, job.id())],
+            }),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 0s: {STALL}; no spawned task is pending; something outside the \
+             loop holds the waker of the main future (a channel or lock, another thread, \
+             another loop), and nothing left in this loop will wake it; the main future \
+             {OTHER_LOOP}"
+        )
+    );
+
+    // In a task of the other loop.
+    let job_id = job.id();
+    let waiter = b.spawn_named("waiter", job);
+    let err = b.run_forever().unwrap_err();
+    let pending = b.pending_tasks();
+    assert_eq!(
+        err,
+        LoopError::Stalled {
+            at: Instant::ZERO,
+            pending: pending.clone(),
+            detail: Box::new(StallDetail {
+                never_due: 0,
+                held_outside: vec![Waiter::Task(pending[0].clone())],
+                awaits_other_loop: vec![(Waiter::Task(pending[0].clone()), job_id)],
+            }),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop stalled at 0s: {STALL}; 1 task still pending: {}; something outside the \
+             loop holds the waker of task #1 'waiter' (a channel or lock, another thread, \
+             another loop), and nothing left in this loop will wake it; task #1 'waiter' \
+             {OTHER_LOOP}",
+            pending[0]
+        )
+    );
+
+    // Once the task's own loop has run it, the other loop takes the result.
+    a.run().unwrap();
+    assert_eq!(a.time(), secs(1));
+    assert_eq!(b.run_until_complete(waiter), Ok(Ok(Ok(7))));
+    assert_eq!(b.time(), Instant::ZERO);
+}
+
+#[test]
+fn the_time_limit_names_the_task_that_keeps_sleeping_or_the_blocking_call() {
+    let mut lp = EventLoop::builder()
+        .time_limit(Duration::from_secs(5))
+        .build();
+    lp.spawn_named("poller", async {
+        loop {
+            sleep(Duration::from_secs(2)).await;
+        }
+    });
+    let err = lp.run().unwrap_err();
+    let poller = lp.pending_tasks()[0].to_string();
+    assert_eq!(
+        err,
+        LoopError::TimeLimit {
+            at: secs(4),
+            limit: Duration::from_secs(5),
+            culprit: Some(poller.clone()),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop reached its time limit of 5s at 4s: {poller} keeps scheduling timers \
+             (raise Builder::time_limit if this is expected)"
+        )
+    );
+
+    let mut lp = EventLoop::builder()
+        .time_limit(Duration::from_secs(5))
+        .build();
+    let line = line!() + 1;
+    lp.call_soon(|| simloop::block_for(Duration::from_secs(6)));
+    let err = lp.run().unwrap_err();
+    let culprit = format!("block_for(6s) at {}:{line}:21", file!());
+    // The error is raised where the block began.
+    assert_eq!(
+        err,
+        LoopError::TimeLimit {
+            at: Instant::ZERO,
+            limit: Duration::from_secs(5),
+            culprit: Some(culprit.clone()),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop reached its time limit of 5s at 0s: {culprit} would move the clock past \
+             it (raise Builder::time_limit if this is expected)"
+        )
+    );
+}
+
+#[test]
+fn the_step_limit_names_who_took_the_most_of_the_last_steps() {
+    // 200 one-shot callbacks from one place, then a task that spins: over the last 128
+    // steps, the spinner took the most, although the callbacks took more in all.
+    let mut lp = EventLoop::builder().step_limit(300).build();
+    for _ in 0..200 {
+        lp.call_soon(|| {});
+    }
+    lp.call_soon(|| {
+        simloop::spawn_named("spinner", async {
+            loop {
+                yield_now().await;
+            }
+        });
+    });
+    let err = lp.run().unwrap_err();
+    let spinner = lp.pending_tasks()[0].to_string();
+    assert!(spinner.starts_with("task #1 'spinner' (spawned at "));
+    assert_eq!(
+        err,
+        LoopError::StepLimit {
+            at: Instant::ZERO,
+            limit: 300,
+            culprit: Some(spinner.clone()),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the loop ran its step limit of 300 callbacks and task steps at 0s: {spinner} keeps \
+             rescheduling itself (raise Builder::step_limit if this is expected)"
+        )
+    );
+
+    // A limit of 0 refuses the first step: nobody to name.
+    let mut lp = EventLoop::builder().step_limit(0).build();
+    lp.call_soon(|| {});
+    assert_eq!(
+        lp.run().unwrap_err().to_string(),
+        "the loop ran its step limit of 0 callbacks and task steps at 0s: something keeps \
+         rescheduling itself (raise Builder::step_limit if this is expected)"
+    );
+}
+
+#[test]
+fn tokios_no_reactor_panic_gets_a_hint() {
+    const TOKIO: &str =
+        "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
+    const HINT: &str = " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop \
+                        is not one: use simloop::sleep and simloop::timeout, pass the code a \
+                        clock it takes as a parameter (as examples/retry.rs does), or, once it \
+                        is released, the simloop-tokio drop-in, which runs tokio::time on the \
+                        virtual clock)";
+    let mut lp = EventLoop::new();
+    let err = lp
+        .run_until_complete(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        })
+        .unwrap_err();
+    let LoopError::Panicked { message, .. } = &err else {
+        panic!("expected a panic, got {err:?}");
+    };
+    assert_eq!(message, TOKIO);
+    assert_eq!(
+        err.to_string(),
+        format!("the main future panicked at 0s: {TOKIO}{HINT}")
+    );
+    // A task's JoinError says the same.
+    let mut lp = EventLoop::builder()
+        .panic_policy(simloop::PanicPolicy::Report)
+        .build();
+    let job = lp.spawn(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    });
+    let err = lp.run_until_complete(job).unwrap().unwrap_err();
+    assert_eq!(err, JoinError::Panicked(TOKIO.to_string()));
+    assert_eq!(err.to_string(), format!("the task panicked: {TOKIO}{HINT}"));
+    // Other panics get no hint.
+    assert_eq!(
+        JoinError::Panicked("boom".to_string()).to_string(),
+        "the task panicked: boom"
     );
 }

@@ -405,3 +405,27 @@ fn remote_handle_dropped_cancels_its_task_and_forgotten_lets_it_run() {
     );
     assert!(lp.pending_tasks().is_empty());
 }
+
+/// Compiles only if `T: Unpin`.
+fn assert_unpin<T: Unpin>(_: &T) {}
+
+#[test]
+fn join_handle_is_unpin_whatever_its_output() {
+    // An output that is not `Unpin` (SPEC §3.3: `JoinHandle<T>` is `Unpin` for every `T`).
+    struct Pinned(std::marker::PhantomPinned, u32);
+    let mut lp = EventLoop::new();
+    let mut job = lp.spawn(async {
+        sleep(secs(1)).await;
+        Pinned(std::marker::PhantomPinned, 7)
+    });
+    assert_unpin(&job);
+    // So `poll_unpin` and `&mut handle` work without pinning it first.
+    let polled = lp
+        .run_until_complete(futures::future::poll_fn(|cx| job.poll_unpin(cx)))
+        .unwrap();
+    assert_eq!(polled.unwrap().1, 7);
+    assert_eq!(lp.time(), at_secs(1));
+    let mut other = lp.spawn(async { Pinned(std::marker::PhantomPinned, 8) });
+    assert_unpin(&&mut other);
+    assert_eq!(lp.run_until_complete(&mut other).unwrap().unwrap().1, 8);
+}

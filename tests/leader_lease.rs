@@ -93,6 +93,9 @@ fn the_fixed_version_survives_the_sweep() {
     let expected = config.seed_range().end - config.seed_range().start;
     assert_eq!(
         explore(&config, |lp| scenario(NodeConfig::fixed(), lp)),
-        Ok(Explored { runs: expected })
+        Ok(Explored {
+            runs: expected,
+            replay_mismatch: None
+        })
     );
 }

@@ -786,3 +786,102 @@ fn tasks_that_yield_now_take_turns() {
     );
     assert_eq!(lp.stats().iterations, 4);
 }
+
+/// A callback that records `label`, then queues `next` with `call_soon`.
+fn hop(log: &Log, label: &'static str, next: impl FnOnce() + 'static) -> impl FnOnce() + 'static {
+    let log = log.clone();
+    move || {
+        log.say(label);
+        simloop::call_soon(next);
+    }
+}
+
+// `run_until_complete(&mut handle)` with a spawned task's handle. In CPython the task's own
+// completion queues the stop (its done callback), so the run returns one iteration earlier
+// than here: simloop cannot tell a `JoinHandle` from any other future handed to
+// `run_until_complete` (stable Rust has no specialization, and `async { handle.await }` must
+// keep the contract of a main future), so the handle is a main future like any other, and
+// its completion, one iteration after the task's, queues the stop. The two tests below pin
+// simloop's order; CPython's, observed, is in each comment.
+
+#[test]
+fn run_until_complete_of_a_finished_tasks_handle_stops_one_iteration_after_cpython() {
+    let log = Log::default();
+    let mut lp = traced();
+    let mut job = lp.spawn(async { 7 });
+    lp.run().unwrap();
+    assert!(job.is_finished());
+    let its = lp.stats().iterations;
+
+    lp.call_soon(hop(&log, "hop1", log.cb("hop2")));
+    let out = lp.run_until_complete(&mut job).unwrap();
+    log.0
+        .borrow_mut()
+        .push(format!("[{}] ruc -> {}", lp.time(), out.unwrap()));
+    lp.run().unwrap();
+
+    // CPython: hop1, ruc -> 7, hop2 (the stop is queued behind hop1 at the call).
+    assert_eq!(log.lines(), ["[0s] hop1", "[0s] hop2", "[0s] ruc -> 7"]);
+    let marks: Vec<(u64, String)> = marks(&lp)
+        .into_iter()
+        .map(|(it, label)| (it - its, label))
+        .collect();
+    assert_eq!(
+        marks,
+        [(1, "[0s] hop1".to_string()), (2, "[0s] hop2".to_string())]
+    );
+    // The run call took two iterations: hop1 and the main future's poll, then hop2 and the
+    // stop.
+    assert_eq!(lp.stats().iterations - its, 2);
+}
+
+#[test]
+fn run_until_complete_of_a_tasks_handle_stops_one_iteration_after_cpython() {
+    let log = Log::default();
+    let mut lp = traced();
+    let l = log.clone();
+    let mut job = lp.spawn(async move {
+        l.say("job yields");
+        yield_now().await;
+        l.say("job ends");
+        7
+    });
+    // Queues `kick` in iteration 1, so that it runs right after the job ends, in iteration 2.
+    let kick = hop(&log, "kick", hop(&log, "hop1", log.cb("hop2")));
+    lp.call_soon(move || {
+        simloop::call_soon(kick);
+    });
+
+    let out = lp.run_until_complete(&mut job).unwrap();
+    log.0
+        .borrow_mut()
+        .push(format!("[{}] ruc -> {}", lp.time(), out.unwrap()));
+    lp.run().unwrap();
+
+    // CPython: job yields, job ends, kick, hop1, ruc -> 7, hop2 (the job's completion in
+    // iteration 2 queues the stop ahead of hop1).
+    assert_eq!(
+        log.lines(),
+        [
+            "[0s] job yields",
+            "[0s] job ends",
+            "[0s] kick",
+            "[0s] hop1",
+            "[0s] hop2",
+            "[0s] ruc -> 7",
+        ]
+    );
+    assert_eq!(
+        marks(&lp),
+        [
+            (1, "[0s] job yields".to_string()),
+            (2, "[0s] job ends".to_string()),
+            (2, "[0s] kick".to_string()),
+            (3, "[0s] hop1".to_string()),
+            (4, "[0s] hop2".to_string()),
+        ]
+    );
+    // Iteration 3 polls the main future (the handle, ready), which queues the stop; it runs
+    // in iteration 4, after hop2.
+    assert_eq!(lp.stats().iterations, 4);
+}

@@ -24,7 +24,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestError, TestRunner};
 use simloop::{
     check_determinism, explore, mark, seeds_from_env, sleep, yield_now, Event, EventLoop, Explore,
-    Instant, LoopError, Schedule, Strategy as ExploreStrategy, TraceEvent,
+    Instant, LoopError, Schedule, Search, TraceEvent,
 };
 
 fn ms(n: u64) -> Duration {
@@ -377,6 +377,51 @@ fn bad_tokens_are_named_in_the_error() {
         );
         assert!(message.contains("schedule token"), "{message}");
         let _: &dyn std::error::Error = &err;
+    }
+}
+
+#[test]
+fn malformed_tokens_say_which_part_is_wrong() {
+    let expected = " (expected e.g. 'S1:z3.1.2', 'fifo', 'random:7', 'pct:7:3' or 'bytes:0a1b', \
+                    optionally followed by '~<jitter nanos>')";
+    for (token, reason) in [
+        ("S1:x", "'x' is not a number"),
+        ("", "it is empty"),
+        (
+            "FIFO",
+            "'FIFO' begins with none of 'S1', 'fifo', 'random:', 'pct:' and 'bytes:'",
+        ),
+        ("S11", "'S1' is followed by ':' and the choices, not by '1'"),
+        ("S1:1.-2", "'-2' is not a number"),
+        ("S1:z", "'z' needs a count of zeros after it (e.g. 'z3')"),
+        ("S1:zz3", "'z3' is not a number"),
+        ("S1:4294967296", "'4294967296' is too large"),
+        (
+            "S1:z4000000000",
+            "'z4000000000' makes the token longer than 16777216 choices",
+        ),
+        ("random:", "a number is missing"),
+        ("random:+7", "'+7' is not a number"),
+        (
+            "pct:1",
+            "a PCT token is 'pct:<seed>:<depth>' or 'pct:<seed>:<depth>:<steps>', and 'pct:1' \
+             has 1 number",
+        ),
+        ("pct:1:0", "a PCT depth is at least 1, not 0"),
+        ("pct:1:2:0", "a PCT step count is at least 1, not 0"),
+        (
+            "bytes:abc",
+            "'abc' has an odd number of hex digits (two per byte)",
+        ),
+        ("bytes:zz", "'zz' is not hexadecimal"),
+        ("fifo~x", "'x' is not a number"),
+    ] {
+        let err = token.parse::<Schedule>().unwrap_err();
+        assert_eq!(err.reason(), reason, "{token:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("'{token}' is not a schedule token: {reason}{expected}")
+        );
     }
 }
 
@@ -949,9 +994,9 @@ fn explore_runs_the_seeds_it_is_given() {
     let config = Explore::new().seeds(10..20).runs(3);
     assert_eq!(config.seed_range(), expected);
     for strategy in [
-        ExploreStrategy::Random,
-        ExploreStrategy::Pct { depth: 2 },
-        ExploreStrategy::Mixed { depth: 3 },
+        Search::Random,
+        Search::Pct { depth: 2 },
+        Search::Mixed { depth: 3 },
     ] {
         let count = Cell::new(0u64);
         let explored = explore(&config.clone().strategy(strategy), |lp| {
@@ -964,7 +1009,7 @@ fn explore_runs_the_seeds_it_is_given() {
         assert_eq!(explored.runs, expected.end - expected.start, "{strategy:?}");
         // One run per seed (PCT may take one more run to measure the scenario).
         assert!(count.get() >= explored.runs, "{strategy:?}");
-        if strategy == ExploreStrategy::Random {
+        if strategy == Search::Random {
             assert_eq!(count.get(), explored.runs);
         }
     }
@@ -974,9 +1019,9 @@ fn explore_runs_the_seeds_it_is_given() {
 fn explore_reports_a_failing_seed_in_range_with_a_replayable_schedule() {
     let range = seeds_from_env().unwrap_or(10..20);
     for strategy in [
-        ExploreStrategy::Random,
-        ExploreStrategy::Pct { depth: 2 },
-        ExploreStrategy::Mixed { depth: 3 },
+        Search::Random,
+        Search::Pct { depth: 2 },
+        Search::Mixed { depth: 3 },
     ] {
         let config = Explore::new().seeds(10..20).strategy(strategy);
         let failure = match explore(&config, a_before_b) {
@@ -985,12 +1030,9 @@ fn explore_reports_a_failing_seed_in_range_with_a_replayable_schedule() {
             Ok(_) if seeds_from_env().is_some() => continue,
             Ok(e) => panic!("{strategy:?}: no seed in 10..20 ran b first ({e:?})"),
         };
-        assert!(
-            range.contains(&failure.seed),
-            "{strategy:?}: seed {}",
-            failure.seed
-        );
-        assert_eq!(failure.runs, failure.seed - range.start + 1);
+        let seed = failure.seed.expect("a seed failed");
+        assert!(range.contains(&seed), "{strategy:?}: seed {seed}");
+        assert_eq!(failure.runs, seed - range.start + 1);
         assert_eq!(failure.message, "ran ba");
         assert_eq!(failure.schedule.to_string(), "S1:1");
         let mut lp = EventLoop::builder()
@@ -998,11 +1040,11 @@ fn explore_reports_a_failing_seed_in_range_with_a_replayable_schedule() {
             .build();
         assert_eq!(a_before_b(&mut lp), Err("ran ba".to_string()));
         let report = failure.to_string();
-        assert!(report.contains("S1:1") && report.contains(&format!("seed {}", failure.seed)));
+        assert!(report.contains("S1:1") && report.contains(&format!("seed {seed}")));
     }
     // A scenario that always fails fails at the first seed.
     let failure = explore(&Explore::new().seeds(10..20), |_| Err("always")).unwrap_err();
-    assert_eq!(failure.seed, range.start);
+    assert_eq!(failure.seed, Some(range.start));
     assert_eq!(failure.runs, 1);
 }
 

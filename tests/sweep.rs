@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
-use simloop::{explore, seed_chunk, sleep, yield_now, EventLoop, Explore, Strategy};
+use simloop::{explore, seed_chunk, sleep, yield_now, EventLoop, Explore, Search};
 
 #[path = "support/log.rs"]
 mod log;
@@ -73,7 +73,7 @@ fn chunk(index: u64) -> Explore {
     Explore::new()
         .seeds(DEFAULT_SEEDS)
         .chunk(index, CHUNKS)
-        .strategy(Strategy::Mixed { depth: 3 })
+        .strategy(Search::Mixed { depth: 3 })
         .timer_jitter(ms(1))
 }
 
@@ -199,7 +199,7 @@ fn the_sweep_reports_a_failing_seed_with_a_token_that_replays_it() {
     // Without the mutex the workers lose updates, and the chunk says where.
     let failure = explore(&chunk(0), |lp| counter_scenario(lp, false)).unwrap_err();
     let message = "3 workers were inside the critical section at once; the counter is 3, not 9";
-    assert_eq!((failure.seed, failure.message.as_str()), (0, message));
+    assert_eq!((failure.seed, failure.message.as_str()), (Some(0), message));
     let mut lp = EventLoop::builder()
         .schedule(failure.schedule.clone())
         .build();

@@ -123,7 +123,7 @@ fn a_deadline_past_the_end_of_time_saturates_and_never_fires() {
     // A sleep whose deadline saturates is never woken: the main future stalls.
     let err = lp.run_until_complete(sleep(Duration::MAX)).unwrap_err();
     assert!(
-        matches!(&err, LoopError::Stalled { at, pending } if *at == at_secs(1) && pending.is_empty()),
+        matches!(&err, LoopError::Stalled { at, pending, .. } if *at == at_secs(1) && pending.is_empty()),
         "{err:?}"
     );
     let err = lp
@@ -813,15 +813,30 @@ fn spawn_panics_outside_a_loop() {
 }
 
 #[test]
-#[should_panic(expected = "outside a simloop loop")]
-fn call_soon_panics_outside_a_loop() {
+#[should_panic(
+    expected = "simloop::call_soon() was called outside a simloop loop: call it from a callback \
+                or task the loop runs, or wrap the call in EventLoop::enter(|| ...)"
+)]
+fn call_soon_panics_outside_a_loop_and_names_call_soon() {
     let _ = simloop::call_soon(|| {});
 }
 
 #[test]
-#[should_panic(expected = "outside a simloop loop")]
-fn call_later_panics_outside_a_loop() {
+#[should_panic(
+    expected = "simloop::call_later() was called outside a simloop loop: call it from a \
+                callback or task the loop runs, or wrap the call in EventLoop::enter(|| ...)"
+)]
+fn call_later_panics_outside_a_loop_and_names_call_later() {
     let _ = simloop::call_later(secs(1), || {});
+}
+
+#[test]
+#[should_panic(
+    expected = "simloop::call_at() was called outside a simloop loop: call it from a callback \
+                or task the loop runs, or wrap the call in EventLoop::enter(|| ...)"
+)]
+fn call_at_panics_outside_a_loop_and_names_call_at() {
+    let _ = simloop::call_at(Instant::ZERO, || {});
 }
 
 #[test]

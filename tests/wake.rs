@@ -11,7 +11,7 @@ use std::thread;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{SinkExt, StreamExt};
-use simloop::{mark, sleep, EventLoop, Instant, LoopError};
+use simloop::{mark, sleep, EventLoop, Instant, LoopError, Waiter};
 
 #[path = "support/log.rs"]
 mod log;
@@ -163,11 +163,30 @@ fn stalled_loop_resumes_after_a_wake_from_another_thread() {
     });
     let err = lp.run_forever().unwrap_err();
     match &err {
-        LoopError::Stalled { at, pending } => {
+        LoopError::Stalled {
+            at,
+            pending,
+            detail,
+        } => {
+            let (never_due, held_outside) = (&detail.never_due, &detail.held_outside);
             assert_eq!(*at, Instant::ZERO);
             assert_eq!(pending.len(), 1);
             assert_eq!(pending[0].id, job.id());
             assert_eq!(pending[0].name.as_deref(), Some("gated"));
+            assert_eq!(*never_due, 0);
+            // The gate, which a thread opens, holds the task's waker.
+            assert_eq!(*held_outside, [Waiter::Task(pending[0].clone())]);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the loop stalled at 0s: nothing is ready, no timer is pending, and the \
+                     run cannot end (a real event loop would hang here forever); 1 task still \
+                     pending: {}; something outside the loop holds the waker of task #1 \
+                     'gated' (a channel or lock, another thread, another loop), and nothing \
+                     left in this loop will wake it",
+                    pending[0]
+                )
+            );
         }
         other => panic!("expected a stall, got {other:?}"),
     }
