@@ -1065,6 +1065,12 @@ fn the_step_limit_names_who_took_the_most_of_the_last_steps() {
     );
 }
 
+/// What `tokio::time::sleep` does on a thread without a tokio runtime: panics with tokio
+/// 1.x's message, verbatim (simloop does not depend on tokio, so the test stands in for it).
+async fn tokio_sleep_outside_a_runtime() {
+    panic!("there is no reactor running, must be called from the context of a Tokio 1.x runtime");
+}
+
 #[test]
 fn tokios_no_reactor_panic_gets_a_hint() {
     const TOKIO: &str =
@@ -1077,7 +1083,7 @@ fn tokios_no_reactor_panic_gets_a_hint() {
     let mut lp = EventLoop::new();
     let err = lp
         .run_until_complete(async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio_sleep_outside_a_runtime().await;
         })
         .unwrap_err();
     let LoopError::Panicked { message, .. } = &err else {
@@ -1093,7 +1099,7 @@ fn tokios_no_reactor_panic_gets_a_hint() {
         .panic_policy(simloop::PanicPolicy::Report)
         .build();
     let job = lp.spawn(async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio_sleep_outside_a_runtime().await;
     });
     let err = lp.run_until_complete(job).unwrap().unwrap_err();
     assert_eq!(err, JoinError::Panicked(TOKIO.to_string()));
