@@ -250,6 +250,7 @@
 //! branches with a thread-local random generator seeded from a process-wide counter, state
 //! outside the loop that no seed or replay token captures, so it breaks determinism.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 #![deny(unsafe_code)]

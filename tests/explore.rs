@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+use proptest::test_runner::TestRunner;
+#[cfg(feature = "proptest")]
+use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng};
 use simloop::{
     explore, yield_now, EventLoop, Explore, Explored, NotReproduced, OutOfRange, ReplayMismatch,
     Schedule, Search,
@@ -472,6 +474,7 @@ fn search_and_proptests_strategy_trait_live_together() {
 
 /// `callers` tasks each take a ticket after the same work; the planted bug: the test expects the
 /// tickets in spawn order, which FIFO happens to keep and other schedules do not.
+#[cfg(feature = "proptest")]
 fn tickets(lp: &mut EventLoop, callers: usize) -> Result<(), String> {
     let served = Rc::new(RefCell::new(Vec::new()));
     for i in 0..callers {
@@ -491,6 +494,7 @@ fn tickets(lp: &mut EventLoop, callers: usize) -> Result<(), String> {
 }
 
 #[test]
+#[cfg(feature = "proptest")] // simloop::proptest::explore_schedules
 fn inputs_and_schedules_shrink_together() {
     let mut runner = TestRunner::new_with_rng(
         Config {
