@@ -164,12 +164,14 @@ async fn instant_arithmetic_is_exact() {
 #[tokio::test(start_paused = true)]
 async fn advance_moves_the_clock_and_fires_what_fell_due() {
     let start = Instant::now();
+    let (registered_tx, registered_rx) = tokio::sync::oneshot::channel();
     let sleeper = tokio::spawn(async move {
-        sleep(ms(10)).await;
+        let due = sleep(ms(10));
+        registered_tx.send(()).unwrap();
+        due.await;
         start.elapsed()
     });
-    // Let the task register its sleep.
-    tokio::task::yield_now().await;
+    registered_rx.await.unwrap();
     tokio::time::advance(ms(15)).await;
     assert_eq!(start.elapsed(), ms(15));
     // Its timer fell due while the clock jumped: it woke at the new instant, as in tokio.
