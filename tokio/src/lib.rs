@@ -27,7 +27,19 @@ pub use sim::task::spawn;
 pub use tokio::sync;
 
 #[cfg(simloop)]
-pub use tokio::io;
+pub use sim::unsimulated::io;
+
+#[cfg(all(simloop, feature = "net"))]
+pub use sim::unsimulated::net;
+
+#[cfg(all(simloop, feature = "fs"))]
+pub use sim::unsimulated::fs;
+
+#[cfg(all(simloop, feature = "process"))]
+pub use sim::unsimulated::process;
+
+#[cfg(all(simloop, feature = "signal"))]
+pub use sim::unsimulated::signal;
 
 #[cfg(all(simloop, feature = "macros"))]
 pub use tokio::{join, try_join};

@@ -118,6 +118,12 @@ async fn a_rate_limiter_spaces_requests_by_its_interval() {
     }
     assert_eq!(
         served,
-        [(0, ms(0)), (1, ms(100)), (2, ms(200)), (3, ms(300)), (4, ms(400))]
+        [
+            (0, ms(0)),
+            (1, ms(100)),
+            (2, ms(200)),
+            (3, ms(300)),
+            (4, ms(400))
+        ]
     );
 }

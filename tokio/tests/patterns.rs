@@ -81,7 +81,11 @@ async fn retry_with_backoff_and_timeout() {
 // ---- debounce with Sleep::reset ----
 
 /// Emits the events it received, in batches, once no event came for `quiet`.
-async fn debounce(mut rx: mpsc::Receiver<u32>, quiet: Duration, start: Instant) -> Vec<(Vec<u32>, Duration)> {
+async fn debounce(
+    mut rx: mpsc::Receiver<u32>,
+    quiet: Duration,
+    start: Instant,
+) -> Vec<(Vec<u32>, Duration)> {
     let mut out = Vec::new();
     let mut batch = Vec::new();
     let timer = sleep(Duration::from_secs(86400));

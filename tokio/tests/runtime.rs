@@ -64,7 +64,10 @@ fn dropping_the_runtime_cancels_its_tasks() {
     rt.block_on(async { sleep(ms(10)).await });
     assert!(!dropped.load(Ordering::SeqCst));
     drop(rt);
-    assert!(dropped.load(Ordering::SeqCst), "the task's future was dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the task's future was dropped"
+    );
     let err = futures::executor::block_on(task).unwrap_err();
     assert!(err.is_cancelled());
 }
@@ -81,7 +84,10 @@ fn handle_current_spawns_on_the_running_runtime() {
         task.await.unwrap()
     });
     assert_eq!(out, 3);
-    assert!(Handle::try_current().is_err(), "no runtime outside block_on");
+    assert!(
+        Handle::try_current().is_err(),
+        "no runtime outside block_on"
+    );
 }
 
 #[test]
@@ -92,7 +98,10 @@ fn enter_makes_the_runtime_current_outside_block_on() {
         let handle = Handle::current();
         (tokio::spawn(async { 5 }), handle.spawn(async { 6 }))
     };
-    assert_eq!(rt.block_on(async { a.await.unwrap() + b.await.unwrap() }), 11);
+    assert_eq!(
+        rt.block_on(async { a.await.unwrap() + b.await.unwrap() }),
+        11
+    );
 }
 
 #[test]

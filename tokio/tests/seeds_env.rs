@@ -45,7 +45,10 @@ fn tokio_test_explores_under_simloop_seeds_and_replays_a_token() {
 
     std::env::set_var("SIMLOOP_SEEDS", "0..200");
     let report = panic_message(catch_unwind(lost_update).unwrap_err());
-    assert!(report.starts_with("lost_update: simloop::explore: the scenario failed"), "{report}");
+    assert!(
+        report.starts_with("lost_update: simloop::explore: the scenario failed"),
+        "{report}"
+    );
     assert!(report.contains("lost update"), "{report}");
     assert!(report.contains("replay token: S1:1 "), "{report}");
     assert!(

@@ -148,7 +148,10 @@ fn a_stalled_block_on_names_the_pending_tasks() {
     }));
     let msg = *caught.unwrap_err().downcast::<String>().unwrap();
     assert!(msg.starts_with("the loop stalled at 0s"), "{msg}");
-    assert!(msg.contains("1 task still pending: task #1 (spawned at"), "{msg}");
+    assert!(
+        msg.contains("1 task still pending: task #1 (spawned at"),
+        "{msg}"
+    );
     drop(tx);
 }
 
@@ -192,9 +195,15 @@ fn exploration_finds_a_lost_update_and_its_token_replays_it() {
     let token = failure.schedule.to_string();
     assert_eq!(token, "S1:1");
     // The token replays the failure exactly, on a loop or through a tokio Runtime.
-    let mut lp = EventLoop::builder().schedule(token.parse().unwrap()).build();
+    let mut lp = EventLoop::builder()
+        .schedule(token.parse().unwrap())
+        .build();
     assert_eq!(bank_scenario(&mut lp), Err(failure.message.clone()));
-    let rt = Runtime::from_simloop(EventLoop::builder().schedule(token.parse().unwrap()).build());
+    let rt = Runtime::from_simloop(
+        EventLoop::builder()
+            .schedule(token.parse().unwrap())
+            .build(),
+    );
     assert_eq!(rt.block_on(bank()), 101);
 }
 
@@ -252,7 +261,10 @@ fn a_traced_runtime_records_tokio_code() {
             sleep(ms(30)).await;
             simloop::mark("worker done");
         });
-        tokio::time::timeout(ms(100), worker).await.unwrap().unwrap();
+        tokio::time::timeout(ms(100), worker)
+            .await
+            .unwrap()
+            .unwrap();
     });
     let trace = rt.with_simloop(|lp| lp.trace().to_string());
     let mark = trace
@@ -311,7 +323,9 @@ fn spawn_blocking_takes_the_configured_cost_on_the_configured_workers() {
 fn dropped_timers_do_not_hold_the_clock() {
     let mut lp = EventLoop::new();
     lp.run_until_complete(async {
-        tokio::time::timeout(Duration::from_secs(3600), async {}).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(3600), async {})
+            .await
+            .unwrap();
         let s = sleep(Duration::from_secs(7200));
         tokio::pin!(s);
         assert!(futures::poll!(s.as_mut()).is_pending());

@@ -156,9 +156,14 @@ async fn a_panicking_task_gives_its_payload_and_the_runtime_goes_on() {
         panic!("failed after {n} tries");
     });
     let err = formatted.await.unwrap_err();
-    assert!(err.to_string().ends_with("panicked with message \"failed after 3 tries\""));
+    assert!(err
+        .to_string()
+        .ends_with("panicked with message \"failed after 3 tries\""));
     let payload = err.into_panic();
-    assert_eq!(payload.downcast_ref::<String>().unwrap(), "failed after 3 tries");
+    assert_eq!(
+        payload.downcast_ref::<String>().unwrap(),
+        "failed after 3 tries"
+    );
 
     // The runtime is still running.
     sleep(ms(5)).await;

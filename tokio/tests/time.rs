@@ -177,3 +177,48 @@ async fn advance_moves_the_clock_and_fires_what_fell_due() {
     // Its timer fell due while the clock jumped: it woke at the new instant, as in tokio.
     assert_eq!(sleeper.await.unwrap(), ms(15));
 }
+
+/// A waker woken by one timer may drop another timer, even one due at the same instant.
+#[tokio::test(start_paused = true)]
+async fn a_timers_wake_may_drop_other_timers() {
+    use futures::task::{waker, ArcWake};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Context;
+
+    struct DropOnWake {
+        other: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+        woken: AtomicBool,
+    }
+    impl ArcWake for DropOnWake {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.woken.store(true, Ordering::SeqCst);
+            drop(this.other.lock().unwrap().take());
+        }
+    }
+
+    let start = Instant::now();
+    let mut other = Box::pin(sleep(ms(10)));
+    let noop = futures::task::noop_waker();
+    assert!(other
+        .as_mut()
+        .poll(&mut Context::from_waker(&noop))
+        .is_pending());
+    let state = Arc::new(DropOnWake {
+        other: Mutex::new(Some(other)),
+        woken: AtomicBool::new(false),
+    });
+    let w = waker(state.clone());
+    let mut first = Box::pin(sleep(ms(10)));
+    assert!(first
+        .as_mut()
+        .poll(&mut Context::from_waker(&w))
+        .is_pending());
+    sleep(ms(20)).await;
+    assert!(state.woken.load(Ordering::SeqCst));
+    assert!(state.other.lock().unwrap().is_none(), "dropped by the wake");
+    assert!(first.is_elapsed());
+    assert!(first.as_mut().poll(&mut Context::from_waker(&w)).is_ready());
+    assert_eq!(start.elapsed(), ms(20));
+}

@@ -11,3 +11,4 @@ pub mod support;
 pub mod task;
 #[cfg(feature = "time")]
 pub mod time;
+pub mod unsimulated;

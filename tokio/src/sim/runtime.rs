@@ -66,7 +66,10 @@ const NESTED: &str = "Cannot start a runtime from within a runtime. This happens
 
 /// Runs `future` to completion on the loop of `entry`.
 fn block_on<F: Future>(id: u64, entry: &Entry, future: F) -> F::Output {
-    let mut lp = entry.lp.try_borrow_mut().unwrap_or_else(|_| panic!("{NESTED}"));
+    let mut lp = entry
+        .lp
+        .try_borrow_mut()
+        .unwrap_or_else(|_| panic!("{NESTED}"));
     RUNNING.with(|r| r.borrow_mut().push(id));
     let out = lp.run_until_complete(AssertUnwindSafe(future).catch_unwind());
     RUNNING.with(|r| r.borrow_mut().pop());

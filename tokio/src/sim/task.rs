@@ -248,7 +248,10 @@ impl Drop for TaskGuard {
 }
 
 /// A task not spawned yet, and its handle.
-fn make_task<F: Future>(future: F, local: Option<Rc<LocalShared>>) -> (Task<F>, JoinHandle<F::Output>) {
+fn make_task<F: Future>(
+    future: F,
+    local: Option<Rc<LocalShared>>,
+) -> (Task<F>, JoinHandle<F::Output>) {
     let control = Control::new();
     let output: Output<F::Output> = Arc::new(Mutex::new(None));
     let task = Task {

@@ -358,9 +358,9 @@ impl Sleep {
         *this.deadline = deadline;
         let waker = this.registration.cancel();
         if let Some(handle) = context::try_handle() {
-            let now = this
-                .registration
-                .register(&handle, deadline, waker.as_ref(), *this.always_timer);
+            let now =
+                this.registration
+                    .register(&handle, deadline, waker.as_ref(), *this.always_timer);
             if now.is_ready() {
                 if let Some(w) = waker {
                     w.wake();
@@ -382,7 +382,8 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        this.registration.poll(*this.deadline, cx, *this.always_timer)
+        this.registration
+            .poll(*this.deadline, cx, *this.always_timer)
     }
 }
 
@@ -577,7 +578,9 @@ impl MissedTickBehavior {
                 let offset = Duration::from_nanos(
                     ((now - timeout).as_nanos() % period.as_nanos())
                         .try_into()
-                        .expect("too much time has elapsed since the interval was supposed to tick"),
+                        .expect(
+                            "too much time has elapsed since the interval was supposed to tick",
+                        ),
                 );
                 now + (period - offset)
             }
