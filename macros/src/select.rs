@@ -170,7 +170,9 @@ pub(crate) fn select(input: TokenStream) -> TokenStream {
             .into_compile_error();
     }
     let count = branches.len() as u32;
-    let variants: Vec<_> = (0..branches.len()).map(|i| format_ident!("_{}", i)).collect();
+    let variants: Vec<_> = (0..branches.len())
+        .map(|i| format_ident!("_{}", i))
+        .collect();
     let futs: Vec<_> = (0..branches.len())
         .map(|i| format_ident!("__select_fut_{}", i))
         .collect();
