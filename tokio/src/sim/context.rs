@@ -154,8 +154,3 @@ pub(crate) fn cancel_timer(id: u64) {
         timer.cancel();
     }
 }
-
-#[cfg(test)]
-pub(crate) fn pending_timers() -> usize {
-    TIMERS.with(|t| t.borrow().len())
-}

@@ -61,7 +61,7 @@ impl Instant {
     /// The instant of simloop's virtual time `t`.
     pub fn from_simloop(t: simloop::Instant) -> Instant {
         Instant {
-            since_origin: EPOCH + t.as_duration_since_zero(),
+            since_origin: EPOCH + Duration::from_nanos(t.as_nanos()),
         }
     }
 
@@ -146,17 +146,6 @@ impl Instant {
 fn anchor() -> std::time::Instant {
     static ANCHOR: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     *ANCHOR.get_or_init(std::time::Instant::now)
-}
-
-/// simloop's `Instant` as a `Duration` since its epoch.
-trait SinceZero {
-    fn as_duration_since_zero(self) -> Duration;
-}
-
-impl SinceZero for simloop::Instant {
-    fn as_duration_since_zero(self) -> Duration {
-        Duration::from_nanos(self.as_nanos())
-    }
 }
 
 impl From<std::time::Instant> for Instant {

@@ -27,6 +27,7 @@ fn not_simulated(what: &str) -> ! {
 }
 
 /// AsyncRead/AsyncWrite/AsyncSeek for a type that cannot exist.
+#[allow(unused_macros)] // used by the `net` and `fs` features
 macro_rules! io_traits {
     ($ty:ty) => {
         impl tokio::io::AsyncRead for $ty {
