@@ -80,11 +80,46 @@ pub fn spawn_blocking<T: 'static>(
     core.spawn(job, Some("spawn_blocking"), location)
 }
 
+/// Sets the current loop's default blocking cost: the virtual time a job on the simulated
+/// pool takes when its caller states none. simloop's own [`spawn_blocking`] always takes a
+/// cost; adapters whose API has no cost argument use this one (simloop-tokio's
+/// `tokio::task::spawn_blocking`). Zero until set.
+///
+/// ```
+/// use simloop::{blocking_cost, set_blocking_cost, EventLoop};
+/// use std::time::Duration;
+///
+/// let lp = EventLoop::new();
+/// lp.enter(|| {
+///     assert_eq!(blocking_cost(), Duration::ZERO);
+///     set_blocking_cost(Duration::from_millis(5));
+///     assert_eq!(blocking_cost(), Duration::from_millis(5));
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a simloop loop.
+#[track_caller]
+pub fn set_blocking_cost(cost: Duration) {
+    core("set_blocking_cost()").pool.borrow_mut().default_cost = cost;
+}
+
+/// The current loop's default blocking cost; see [`set_blocking_cost`].
+///
+/// # Panics
+/// Outside a simloop loop.
+#[track_caller]
+pub fn blocking_cost() -> Duration {
+    core("blocking_cost()").pool.borrow().default_cost
+}
+
 /// The simulated pool: how many workers are busy and who waits for one.
 pub(crate) struct Pool {
     limit: Option<usize>,
     busy: usize,
     waiters: VecDeque<Rc<Waiter>>,
+    /// What a job costs when its caller states no cost ([`blocking_cost`]).
+    default_cost: Duration,
 }
 
 #[derive(Default)]
@@ -99,6 +134,7 @@ impl Pool {
             limit,
             busy: 0,
             waiters: VecDeque::new(),
+            default_cost: Duration::ZERO,
         }
     }
 }

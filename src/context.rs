@@ -253,6 +253,49 @@ pub fn random_u64() -> u64 {
     core("random_u64()").st.borrow_mut().rng.next_u64()
 }
 
+/// A choice among `n` options (`0..n`) drawn from the current loop's [`Schedule`]: for
+/// adapters that leave an order open to exploration, such as simloop-tokio's `select!`,
+/// which polls its branches starting at `choose(branches)`.
+///
+/// 0 is the FIFO choice: under [`Schedule::Fifo`] (the default) this is always 0 and no
+/// choice is recorded. Under any other schedule the choice is recorded like the loop's own,
+/// so exploration varies it, the replay token of the run repeats it, and shrinking moves it
+/// toward 0. `n` of 0 or 1 leaves nothing to choose: 0, unrecorded.
+///
+/// ```
+/// use simloop::{EventLoop, Schedule};
+///
+/// let picks = |schedule: Schedule| {
+///     let mut lp = EventLoop::builder().schedule(schedule).build();
+///     let picks = lp.run_until_complete(async { (0..8).map(|_| simloop::choose(3)).collect::<Vec<_>>() });
+///     (picks.unwrap(), lp.schedule_taken())
+/// };
+/// assert_eq!(picks(Schedule::Fifo).0, [0; 8]);
+/// let (random, taken) = picks(Schedule::random(7));
+/// assert!(random.iter().all(|&c| c < 3));
+/// // The taken schedule replays the same picks.
+/// assert_eq!(picks(taken).0, random);
+/// ```
+///
+/// [`Schedule`]: crate::Schedule
+/// [`Schedule::Fifo`]: crate::Schedule::Fifo
+///
+/// # Panics
+/// Outside a loop.
+#[track_caller]
+pub fn choose(n: usize) -> usize {
+    let core = core("choose()");
+    if n < 2 {
+        return 0;
+    }
+    let mut st = core.st.borrow_mut();
+    if st.chooser.is_fifo() {
+        0
+    } else {
+        st.chooser.choose(n)
+    }
+}
+
 pub(crate) fn is_running() -> bool {
     RUNNING.try_with(Cell::get).unwrap_or(false)
 }

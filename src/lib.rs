@@ -280,15 +280,15 @@ mod timeout;
 mod timers;
 mod trace;
 
-pub use crate::blocking::{block_for, spawn_blocking};
+pub use crate::blocking::{block_for, blocking_cost, set_blocking_cost, spawn_blocking};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 pub use crate::context::{
-    call_at, call_later, call_soon, current, mark, now, random_u64, spawn, spawn_named, stop,
-    try_current,
+    call_at, call_later, call_soon, choose, current, mark, now, random_u64, spawn, spawn_named,
+    stop, try_current,
 };
 pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
