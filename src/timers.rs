@@ -398,24 +398,31 @@ mod tests {
         let mut q = TimerQueue::default();
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut seq = 0;
-        // Bursts of 100,000 timers over ever later stretches of time (so the clock moves
-        // into new high-digit buckets), each drained before the next; some share deadlines.
-        for round in 0..8u64 {
-            let base = round << 40;
+        // Pushes 100,000 timers at the deadlines `deadline` draws, then drains them all.
+        let mut burst = |q: &mut TimerQueue, mut deadline: Box<dyn FnMut() -> Instant + '_>| {
             for _ in 0..100_000 {
-                let r = xorshift(&mut x);
-                let deadline = Instant::from_nanos(base + (r % (1 << (20 + 2 * round))) / 3 * 3);
                 seq += 1;
-                q.push(
-                    TimerRef {
-                        deadline,
-                        key: slab.insert(()),
-                    },
-                    seq,
-                );
+                let t = TimerRef {
+                    deadline: deadline(),
+                    key: slab.insert(()),
+                };
+                q.push(t, seq);
             }
             while q.pop().is_some() {}
             q.peek();
+        };
+        // Bursts over ever later stretches of time (so the clock moves into new high-digit
+        // buckets), each drained before the next; some share deadlines.
+        for round in 0..8u64 {
+            let base = round << 40;
+            let x = &mut x;
+            burst(
+                &mut q,
+                Box::new(move || {
+                    let r = xorshift(x);
+                    Instant::from_nanos(base + (r % (1 << (20 + 2 * round))) / 3 * 3)
+                }),
+            );
             assert!(
                 q.spare_records() <= SPARE_MAX,
                 "round {round}: {}",
@@ -423,19 +430,7 @@ mod tests {
             );
         }
         // A burst that all shares one deadline leaves at most `due`'s spare.
-        let deadline = Instant::from_nanos(9 << 40);
-        for _ in 0..100_000 {
-            seq += 1;
-            q.push(
-                TimerRef {
-                    deadline,
-                    key: slab.insert(()),
-                },
-                seq,
-            );
-        }
-        while q.pop().is_some() {}
-        q.peek();
+        burst(&mut q, Box::new(|| Instant::from_nanos(9 << 40)));
         assert!(q.spare_records() <= SPARE_MAX);
         let due = q.due.items.capacity();
         assert!(due <= SPARE_DUE, "due keeps {due}");

@@ -115,6 +115,11 @@ fn parse_config(args: TokenStream, macro_name: &str) -> syn::Result<Config> {
     })
 }
 
+/// The attribute's arguments and the function it is on.
+fn parse(args: TokenStream, item: TokenStream, macro_name: &str) -> syn::Result<(Config, ItemFn)> {
+    Ok((parse_config(args, macro_name)?, parse_fn(item)?))
+}
+
 fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
     let input: ItemFn = syn::parse2(item)?;
     if input.sig.asyncness.is_none() {
@@ -128,12 +133,8 @@ fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
 
 /// `#[tokio::test]`.
 pub(crate) fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    let config = match parse_config(args, "tokio::test") {
-        Ok(c) => c,
-        Err(e) => return e.into_compile_error(),
-    };
-    let input = match parse_fn(item) {
-        Ok(f) => f,
+    let (config, input) = match parse(args, item, "tokio::test") {
+        Ok(parsed) => parsed,
         Err(e) => return e.into_compile_error(),
     };
     if !input.sig.inputs.is_empty() {
@@ -174,12 +175,8 @@ pub(crate) fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// `#[tokio::main]`.
 pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    let config = match parse_config(args, "tokio::main") {
-        Ok(c) => c,
-        Err(e) => return e.into_compile_error(),
-    };
-    let input = match parse_fn(item) {
-        Ok(f) => f,
+    let (config, input) = match parse(args, item, "tokio::main") {
+        Ok(parsed) => parsed,
         Err(e) => return e.into_compile_error(),
     };
     if input.sig.ident == "main" && !input.sig.inputs.is_empty() {
