@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::context::core;
+use crate::runtime::context::core;
 use crate::JoinHandle;
 
 /// Models a blocking call (a synchronous read, a heavy computation) inside a callback or
@@ -74,7 +74,7 @@ pub fn spawn_blocking<T: 'static>(
     let pool = core.clone();
     let job = async move {
         let _worker = acquire(&pool).await;
-        crate::sleep::sleep(cost).await;
+        crate::time::sleep::sleep(cost).await;
         f()
     };
     core.spawn(job, Some("spawn_blocking"), location)
@@ -140,7 +140,7 @@ impl Pool {
 }
 
 /// A busy worker; dropping it hands the worker to the next waiting job.
-struct Worker(Rc<crate::core::Core>);
+struct Worker(Rc<crate::runtime::core::Core>);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -148,7 +148,7 @@ impl Drop for Worker {
     }
 }
 
-fn release(core: &crate::core::Core) {
+fn release(core: &crate::runtime::core::Core) {
     let next = {
         let mut pool = core.pool.borrow_mut();
         let next = pool.waiters.pop_front();
@@ -165,7 +165,7 @@ fn release(core: &crate::core::Core) {
     }
 }
 
-fn acquire(core: &Rc<crate::core::Core>) -> impl Future<Output = Worker> + '_ {
+fn acquire(core: &Rc<crate::runtime::core::Core>) -> impl Future<Output = Worker> + '_ {
     let mut guard = WaitGuard { core, waiter: None };
     poll_fn(move |cx| {
         if let Some(w) = &guard.waiter {
@@ -191,7 +191,7 @@ fn acquire(core: &Rc<crate::core::Core>) -> impl Future<Output = Worker> + '_ {
 
 /// Leaves the queue if a waiting job is dropped, passing on a worker it was already granted.
 struct WaitGuard<'a> {
-    core: &'a Rc<crate::core::Core>,
+    core: &'a Rc<crate::runtime::core::Core>,
     waiter: Option<Rc<Waiter>>,
 }
 

@@ -4,8 +4,8 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::instant::secs_string;
-use crate::task::TaskId;
+use crate::task::join::TaskId;
+use crate::time::instant::secs_string;
 use crate::Instant;
 
 /// A spawned task that has not finished, as listed by [`EventLoop::pending_tasks`] and
@@ -209,7 +209,7 @@ impl fmt::Display for LoopError {
                 write!(
                     f,
                     "the loop reached its time limit of {} at {at}: ",
-                    secs_string(crate::instant::nanos(*limit))
+                    secs_string(crate::time::instant::nanos(*limit))
                 )?;
                 match culprit.as_deref() {
                     Some(c) if c.starts_with("block_for(") => {

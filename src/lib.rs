@@ -256,46 +256,33 @@
 #![deny(unsafe_code)]
 
 mod blocking;
-mod callback;
-mod cell;
-mod context;
-mod core;
 mod error;
-mod event_loop;
 mod explore;
-mod handle;
-mod instant;
-mod interval;
 mod prefetch;
-#[cfg(feature = "proptest")]
-pub mod proptest;
-mod ready;
-mod rng;
-mod schedule;
+mod runtime;
 mod slab;
-mod sleep;
-mod stats;
 mod task;
-mod timeout;
-mod timers;
+mod time;
 mod trace;
 
 pub use crate::blocking::{block_for, blocking_cost, set_blocking_cost, spawn_blocking};
+#[cfg(feature = "proptest")]
+pub use crate::explore::proptest;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-pub use crate::context::{
-    call_at, call_later, call_soon, choose, current, mark, now, random_u64, spawn, spawn_named,
-    stop, try_current,
-};
 pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
-pub use crate::event_loop::{Builder, EventLoop, PanicPolicy};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
     NotReproduced, Search,
 };
+pub use crate::runtime::context::{
+    call_at, call_later, call_soon, choose, current, mark, now, random_u64, spawn, spawn_named,
+    stop, try_current,
+};
+pub use crate::runtime::event_loop::{Builder, EventLoop, PanicPolicy};
 
 /// The old name of [`Search`], kept for one release. It clashed with the `Strategy` trait that
 /// `use proptest::prelude::*` brings into scope (error E0599, "no method named `prop_map`").
@@ -304,12 +291,12 @@ pub use crate::explore::{
     note = "renamed to `simloop::Search`: `Strategy` clashed with proptest's `Strategy` trait"
 )]
 pub type Strategy = Search;
-pub use crate::handle::{CallbackHandle, Handle, TimerHandle};
-pub use crate::instant::Instant;
-pub use crate::interval::{interval, Interval, MissedTicks};
-pub use crate::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
-pub use crate::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
-pub use crate::stats::Stats;
-pub use crate::task::{JoinHandle, TaskId};
-pub use crate::timeout::{timeout, timeout_at, Elapsed, Timeout};
+pub use crate::explore::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
+pub use crate::runtime::handle::{CallbackHandle, Handle, TimerHandle};
+pub use crate::task::join::{JoinHandle, TaskId};
+pub use crate::time::instant::Instant;
+pub use crate::time::interval::{interval, Interval, MissedTicks};
+pub use crate::time::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};
+pub use crate::time::timeout::{timeout, timeout_at, Elapsed, Timeout};
+pub use crate::trace::stats::Stats;
 pub use crate::trace::{chrome_json, Event, Lanes, Trace, TraceEvent};

@@ -25,7 +25,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::JoinError;
 use crate::slab::Key;
-use crate::task::Target;
+use crate::task::join::Target;
 
 /// The part of the allocation that wakers use. A wake on another thread reads only what
 /// never changes after `TaskRef::new` (`main`, `key`, `remote`, `vtable`) and the atomics
@@ -312,7 +312,7 @@ impl Header {
     unsafe fn wake(p: *const ()) {
         // SAFETY: per the contract.
         let h = unsafe { &*p.cast::<Header>() };
-        if crate::context::wake_local(&h.remote, h.target()) {
+        if crate::runtime::context::wake_local(&h.remote, h.target()) {
             return;
         }
         // SAFETY: per the contract.

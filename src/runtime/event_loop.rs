@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::core::{Core, Mode};
+use crate::runtime::core::{Core, Mode};
 use crate::{
     CallbackHandle, Handle, Instant, JoinHandle, LoopError, ReplayMismatch, Schedule, Stats,
     TaskInfo, TimerHandle, Trace,
@@ -233,7 +233,7 @@ impl EventLoop {
     /// assert_eq!(lp.time().to_string(), "1s");
     /// ```
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = crate::context::EnterGuard::new(&self.core);
+        let _guard = crate::runtime::context::EnterGuard::new(&self.core);
         f()
     }
 
@@ -361,8 +361,8 @@ impl EventLoop {
 
     /// True while a run call of this loop is in progress.
     pub fn is_running(&self) -> bool {
-        crate::context::try_core().is_some_and(|c| Rc::ptr_eq(&c, &self.core))
-            && crate::context::is_running()
+        crate::runtime::context::try_core().is_some_and(|c| Rc::ptr_eq(&c, &self.core))
+            && crate::runtime::context::is_running()
     }
 
     /// True once the loop was closed.

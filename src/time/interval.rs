@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::Stream;
 
-use crate::core::{Core, TimerKey};
+use crate::runtime::core::{Core, TimerKey};
 use crate::Instant;
 
 /// What an [`Interval`] does with ticks it could not deliver on time (the task was busy, or
@@ -92,7 +92,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         let core = match &self.timer {
             Some((core, _)) => core.clone(),
-            None => crate::context::core("interval()"),
+            None => crate::runtime::context::core("interval()"),
         };
         let now = core.now();
         let due = *self.next.get_or_insert(now + self.period);
@@ -108,7 +108,7 @@ impl Interval {
             }
             return Poll::Pending;
         }
-        let period = crate::instant::nanos(self.period);
+        let period = crate::time::instant::nanos(self.period);
         self.next = Some(match self.missed {
             MissedTicks::Burst => due + self.period,
             MissedTicks::Delay => now + self.period,

@@ -2,12 +2,14 @@
 //! renderings: the text timeline (`Display`), the per-task lane view ([`Trace::lanes`]) and
 //! Chrome's trace-event JSON ([`Trace::to_chrome_json`], [`chrome_json`]).
 
+pub(crate) mod stats;
+
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use crate::instant::{nanos, secs_string};
-use crate::task::TaskId;
+use crate::task::join::TaskId;
+use crate::time::instant::{nanos, secs_string};
 use crate::Instant;
 
 /// One recorded event, with the virtual instant and the loop iteration it happened in.

@@ -10,8 +10,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::instant::nanos;
-use crate::rng::Rng;
+use crate::explore::rng::Rng;
+use crate::time::instant::nanos;
 
 /// The policy that orders what the ordering contract leaves open.
 ///

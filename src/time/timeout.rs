@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use crate::sleep::{sleep, sleep_until, Sleep};
+use crate::time::sleep::{sleep, sleep_until, Sleep};
 use crate::Instant;
 
 /// The error of a [`timeout`] whose deadline passed first.

@@ -11,9 +11,9 @@ use std::rc::Rc;
 use std::sync::Weak;
 use std::time::Duration;
 
-use crate::cell::Remote;
-use crate::core::Core;
-use crate::task::Target;
+use crate::runtime::core::Core;
+use crate::task::cell::Remote;
+use crate::task::join::Target;
 use crate::{CallbackHandle, Handle, Instant, JoinHandle, TimerHandle};
 
 thread_local! {

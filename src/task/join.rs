@@ -8,10 +8,10 @@ use std::pin::Pin;
 use std::rc::{self, Rc};
 use std::task::{Context, Poll};
 
-use crate::cell::{JoinRef, TaskRef};
-use crate::core::{Core, WakeTimer};
 use crate::error::{JoinError, TaskInfo};
+use crate::runtime::core::{Core, WakeTimer};
 use crate::slab::Key;
+use crate::task::cell::{JoinRef, TaskRef};
 
 /// A task's id: unique within its loop, assigned in spawn order from `#1`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -102,8 +102,8 @@ impl TaskEntry {
     }
 
     /// The task, as errors, warnings and traces name it.
-    pub(crate) fn who(&self) -> crate::core::Who {
-        crate::core::Who::Task(self.id(), self.name.clone(), self.spawned_at)
+    pub(crate) fn who(&self) -> crate::runtime::core::Who {
+        crate::runtime::core::Who::Task(self.id(), self.name.clone(), self.spawned_at)
     }
 
     pub(crate) fn info(&self) -> TaskInfo {
@@ -185,10 +185,10 @@ impl<T> Future for JoinHandle<T> {
             "JoinHandle for task {} polled after it returned its result; await it only once",
             self.id()
         );
-        let current = crate::context::current_ptr();
+        let current = crate::runtime::context::current_ptr();
         if !current.is_null() && !std::ptr::eq(current, self.core.as_ptr()) {
             // Awaited on a loop that never runs the task: should that loop stall, it says so.
-            crate::context::note_other_loop_join(cx.waker(), self.id());
+            crate::runtime::context::note_other_loop_join(cx.waker(), self.id());
         }
         self.cell.set_joiner(cx.waker().clone());
         Poll::Pending

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::task::{FutureObj, LocalFutureObj, LocalSpawn, Spawn, SpawnError};
 
-use crate::callback::Callback;
-use crate::core::Core;
+use crate::runtime::callback::Callback;
+use crate::runtime::core::Core;
 use crate::slab::Key;
 use crate::{Instant, JoinHandle};
 

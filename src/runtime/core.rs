@@ -17,17 +17,17 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::Duration;
 
-use crate::callback::Callback;
-use crate::cell::{Remote, TaskRef};
 use crate::error::{panic_message, JoinError, LoopError, StallDetail, TaskInfo, Waiter};
-use crate::event_loop::{Config, PanicPolicy};
-use crate::ready::{ReadyQueue, Word};
-use crate::rng::Rng;
-use crate::schedule::{Candidate, Chooser};
+use crate::explore::rng::Rng;
+use crate::explore::schedule::{Candidate, Chooser};
+use crate::runtime::callback::Callback;
+use crate::runtime::event_loop::{Config, PanicPolicy};
+use crate::runtime::ready::{ReadyQueue, Word};
 use crate::slab::{Key, Slab};
-use crate::stats::Stats;
-use crate::task::{JoinHandle, Target, TaskEntry, TaskId};
-use crate::timers::{TimerQueue, TimerRef};
+use crate::task::cell::{Remote, TaskRef};
+use crate::task::join::{JoinHandle, Target, TaskEntry, TaskId};
+use crate::time::timers::{TimerQueue, TimerRef};
+use crate::trace::stats::Stats;
 use crate::trace::{Event, Trace, TraceEvent};
 use crate::Instant;
 
@@ -1162,7 +1162,7 @@ impl Core {
         if self.is_closed() {
             return Err(LoopError::Closed { at });
         }
-        let Some(_guard) = crate::context::RunGuard::enter(self) else {
+        let Some(_guard) = crate::runtime::context::RunGuard::enter(self) else {
             return Err(LoopError::NestedRun { at });
         };
         self.other_loop_joins.borrow_mut().clear();
@@ -1623,7 +1623,7 @@ impl Core {
                 limit,
                 culprit: Some(format!(
                     "block_for({}) at {}",
-                    crate::instant::secs_string(crate::instant::nanos(d)),
+                    crate::time::instant::secs_string(crate::time::instant::nanos(d)),
                     Location::caller()
                 )),
             });

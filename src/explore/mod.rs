@@ -1,5 +1,10 @@
 //! Running a scenario under many schedules: [`check_determinism`] and [`explore`].
 
+#[cfg(feature = "proptest")]
+pub mod proptest;
+pub(crate) mod rng;
+pub(crate) mod schedule;
+
 use std::fmt;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};

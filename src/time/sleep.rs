@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::core::{Core, TimerKey};
-use crate::instant::nanos;
+use crate::runtime::core::{Core, TimerKey};
+use crate::time::instant::nanos;
 use crate::Instant;
 
 /// Completes `duration` after its first poll; see [`sleep`].
@@ -117,7 +117,7 @@ impl Sleep {
     /// `poll` light for the polls after it.
     #[inline(never)]
     fn register(&mut self, cx: &mut Context<'_>) {
-        let core = crate::context::core("sleep()");
+        let core = crate::runtime::context::core("sleep()");
         if self.phase == Phase::Relative {
             self.when = (core.now() + Duration::from_nanos(self.when)).as_nanos();
         }
