@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::runtime::core::{Core, Mode};
+use crate::runtime::core::Core;
+use crate::runtime::iteration::Mode;
 use crate::{
     CallbackHandle, Handle, Instant, JoinHandle, LoopError, ReplayMismatch, Schedule, Stats,
     TaskInfo, TimerHandle, Trace,

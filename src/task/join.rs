@@ -9,7 +9,8 @@ use std::rc::{self, Rc};
 use std::task::{Context, Poll};
 
 use crate::error::{JoinError, TaskInfo};
-use crate::runtime::core::{Core, WakeTimer};
+use crate::runtime::core::Core;
+use crate::runtime::wake_timer::WakeTimer;
 use crate::slab::Key;
 use crate::task::cell::{JoinRef, TaskRef};
 
@@ -102,8 +103,8 @@ impl TaskEntry {
     }
 
     /// The task, as errors, warnings and traces name it.
-    pub(crate) fn who(&self) -> crate::runtime::core::Who {
-        crate::runtime::core::Who::Task(self.id(), self.name.clone(), self.spawned_at)
+    pub(crate) fn who(&self) -> crate::runtime::state::Who {
+        crate::runtime::state::Who::Task(self.id(), self.name.clone(), self.spawned_at)
     }
 
     pub(crate) fn info(&self) -> TaskInfo {

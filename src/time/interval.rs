@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use futures::Stream;
 
-use crate::runtime::core::{Core, TimerKey};
+use crate::runtime::core::Core;
+use crate::runtime::wake_timer::TimerKey;
 use crate::Instant;
 
 /// What an [`Interval`] does with ticks it could not deliver on time (the task was busy, or

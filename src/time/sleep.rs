@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::runtime::core::{Core, TimerKey};
+use crate::runtime::core::Core;
+use crate::runtime::wake_timer::TimerKey;
 use crate::time::instant::nanos;
 use crate::Instant;
 
