@@ -5,6 +5,7 @@ use std::panic::Location;
 use std::time::Duration;
 
 use crate::task::join::TaskId;
+use crate::task::panic::hint;
 use crate::time::instant::secs_string;
 use crate::Instant;
 
@@ -243,40 +244,6 @@ impl fmt::Display for LoopError {
 
 impl std::error::Error for LoopError {}
 
-/// Why a task's [`JoinHandle`](crate::JoinHandle) did not yield its output.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// The task was cancelled with `JoinHandle::cancel`, or its loop was closed first.
-    Cancelled,
-    /// The task panicked; the message. (Under [`PanicPolicy::Fail`](crate::PanicPolicy) the
-    /// run call also returns [`LoopError::Panicked`].)
-    Panicked(String),
-}
-
-impl JoinError {
-    /// True for [`JoinError::Cancelled`].
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
-    }
-
-    /// True for [`JoinError::Panicked`].
-    pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panicked(_))
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("the task was cancelled"),
-            JoinError::Panicked(msg) => write!(f, "the task panicked: {msg}{}", hint(msg)),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
 /// Why nothing will wake the waiters of a stalled loop; see [`LoopError::Stalled`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StallDetail {
@@ -316,31 +283,5 @@ impl fmt::Display for Waiter {
             }
             Waiter::Main => f.write_str("the main future"),
         }
-    }
-}
-
-/// The panic message of a tokio API used without a tokio runtime.
-const NO_REACTOR: &str = "there is no reactor running";
-
-/// A hint for panic messages that have a known cause, or nothing.
-fn hint(message: &str) -> &'static str {
-    if message.contains(NO_REACTOR) {
-        " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop is not one: \
-         use simloop::sleep and simloop::timeout, pass the code a clock it takes as a \
-         parameter (as examples/retry.rs does), or, once it is released, the simloop-tokio \
-         drop-in, which runs tokio::time on the virtual clock)"
-    } else {
-        ""
-    }
-}
-
-/// The text of a caught panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic payload that is not a string)".to_string()
     }
 }

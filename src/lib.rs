@@ -260,6 +260,7 @@ mod error;
 mod explore;
 mod prefetch;
 mod runtime;
+mod schedule;
 mod slab;
 mod task;
 mod time;
@@ -273,7 +274,7 @@ pub use crate::explore::proptest;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
+pub use crate::error::{LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
     NotReproduced, Search,
@@ -291,9 +292,9 @@ pub use crate::runtime::event_loop::{Builder, EventLoop, PanicPolicy};
     note = "renamed to `simloop::Search`: `Strategy` clashed with proptest's `Strategy` trait"
 )]
 pub type Strategy = Search;
-pub use crate::explore::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::runtime::handle::{CallbackHandle, Handle, TimerHandle};
-pub use crate::task::join::{JoinHandle, TaskId};
+pub use crate::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
+pub use crate::task::join::{JoinError, JoinHandle, TaskId};
 pub use crate::time::instant::Instant;
 pub use crate::time::interval::{interval, Interval, MissedTicks};
 pub use crate::time::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};

@@ -2,15 +2,13 @@
 
 #[cfg(feature = "proptest")]
 pub mod proptest;
-pub(crate) mod rng;
-pub(crate) mod schedule;
 
 use std::fmt;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::error::panic_message;
+use crate::task::panic::panic_message;
 use crate::{Builder, EventLoop, Instant, ReplayMismatch, Schedule, Trace, TraceEvent};
 
 /// Where two runs of the same scenario first differed; see [`check_determinism`].

@@ -2,10 +2,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::JoinError;
 use crate::runtime::core::Core;
 use crate::runtime::ready::Ready;
 use crate::runtime::state::Entry;
+use crate::task::join::JoinError;
 use crate::task::join::TaskEntry;
 use crate::trace::Event;
 

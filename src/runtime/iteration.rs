@@ -16,11 +16,11 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use crate::error::LoopError;
-use crate::explore::schedule::Candidate;
 use crate::runtime::core::Core;
 use crate::runtime::lookahead::prefetch_slot;
 use crate::runtime::ready::Ready;
 use crate::runtime::state::{timer_live, State};
+use crate::schedule::Candidate;
 use crate::task::cell::TaskRef;
 use crate::task::join::Target;
 use crate::time::timers::TimerRef;

@@ -14,11 +14,11 @@ use std::task::{RawWakerVTable, Waker};
 use std::time::Duration;
 
 use crate::error::{LoopError, TaskInfo};
-use crate::explore::rng::Rng;
-use crate::explore::schedule::Chooser;
 use crate::runtime::callback::Callback;
 use crate::runtime::ready::{Ready, ReadyQueue};
 use crate::runtime::wake_timer::{find_wake, TimerKey, WakeTimer};
+use crate::schedule::rng::Rng;
+use crate::schedule::Chooser;
 use crate::slab::{Key, Slab};
 use crate::task::join::{Target, TaskEntry, TaskId};
 use crate::time::timers::{TimerQueue, TimerRef};
@@ -154,6 +154,18 @@ impl Who {
             }
             .to_string(),
             Who::Main => "the main future".to_string(),
+        }
+    }
+}
+
+/// A task as errors name it.
+impl TaskEntry {
+    /// Its id, name and spawn site.
+    pub(crate) fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id(),
+            name: self.name.as_deref().cloned(),
+            spawned_at: self.spawned_at,
         }
     }
 }

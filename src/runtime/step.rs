@@ -7,14 +7,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::error::{panic_message, JoinError, LoopError};
+use crate::error::LoopError;
 use crate::runtime::core::Core;
 use crate::runtime::event_loop::PanicPolicy;
 use crate::runtime::iteration::MainPoll;
 use crate::runtime::ready::Ready;
 use crate::runtime::state::{Action, State, Who};
 use crate::slab::Key;
+use crate::task::join::JoinError;
 use crate::task::join::{Target, TaskEntry};
+use crate::task::panic::panic_message;
 use crate::trace::Event;
 
 impl Core {

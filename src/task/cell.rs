@@ -23,8 +23,8 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::error::JoinError;
 use crate::slab::Key;
+use crate::task::join::JoinError;
 use crate::task::join::Target;
 
 /// The part of the allocation that wakers use. A wake on another thread reads only what

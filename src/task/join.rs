@@ -8,11 +8,11 @@ use std::pin::Pin;
 use std::rc::{self, Rc};
 use std::task::{Context, Poll};
 
-use crate::error::{JoinError, TaskInfo};
 use crate::runtime::core::Core;
 use crate::runtime::wake_timer::WakeTimer;
 use crate::slab::Key;
 use crate::task::cell::{JoinRef, TaskRef};
+use crate::task::panic::hint;
 
 /// A task's id: unique within its loop, assigned in spawn order from `#1`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -105,14 +105,6 @@ impl TaskEntry {
     /// The task, as errors, warnings and traces name it.
     pub(crate) fn who(&self) -> crate::runtime::state::Who {
         crate::runtime::state::Who::Task(self.id(), self.name.clone(), self.spawned_at)
-    }
-
-    pub(crate) fn info(&self) -> TaskInfo {
-        TaskInfo {
-            id: self.id(),
-            name: self.name.as_deref().cloned(),
-            spawned_at: self.spawned_at,
-        }
     }
 }
 
@@ -210,3 +202,37 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
+
+/// Why a task's [`JoinHandle`](crate::JoinHandle) did not yield its output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The task was cancelled with `JoinHandle::cancel`, or its loop was closed first.
+    Cancelled,
+    /// The task panicked; the message. (Under [`PanicPolicy::Fail`](crate::PanicPolicy) the
+    /// run call also returns [`LoopError::Panicked`].)
+    Panicked(String),
+}
+
+impl JoinError {
+    /// True for [`JoinError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// True for [`JoinError::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("the task was cancelled"),
+            JoinError::Panicked(msg) => write!(f, "the task panicked: {msg}{}", hint(msg)),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}

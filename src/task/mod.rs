@@ -3,3 +3,4 @@
 
 pub(crate) mod cell;
 pub(crate) mod join;
+pub(crate) mod panic;

@@ -5,12 +5,14 @@
 //! the list of choices; a missing choice is 0. The loop asks for a choice only where the
 //! contract leaves room (see [`Schedule`]), and records every choice it took.
 
+pub(crate) mod rng;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::explore::rng::Rng;
+use crate::schedule::rng::Rng;
 use crate::time::instant::nanos;
 
 /// The policy that orders what the ordering contract leaves open.

@@ -1,0 +1,28 @@
+//! Panics as values: the message of a caught payload, and hints for messages with a known
+//! cause. Shared by the task's `JoinError` and the loop's `LoopError`.
+
+/// The panic message of a tokio API used without a tokio runtime.
+const NO_REACTOR: &str = "there is no reactor running";
+
+/// A hint for panic messages that have a known cause, or nothing.
+pub(crate) fn hint(message: &str) -> &'static str {
+    if message.contains(NO_REACTOR) {
+        " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop is not one: \
+         use simloop::sleep and simloop::timeout, pass the code a clock it takes as a \
+         parameter (as examples/retry.rs does), or, once it is released, the simloop-tokio \
+         drop-in, which runs tokio::time on the virtual clock)"
+    } else {
+        ""
+    }
+}
+
+/// The text of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic payload that is not a string)".to_string()
+    }
+}
