@@ -270,10 +270,23 @@ pub use crate::blocking::{block_for, blocking_cost, set_blocking_cost, spawn_blo
 #[cfg(feature = "proptest")]
 pub use crate::explore::proptest;
 
-/// The README's examples, compiled and run as doctests.
+/// The README's examples, compiled as doctests (`tests/readme.rs` runs them as tests).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/`, compiled and run as doctests.
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../docs/migration.md")]
+    pub struct Migration;
+    #[doc = include_str!("../docs/proptest-and-fuzz.md")]
+    pub struct ProptestAndFuzz;
+    #[doc = include_str!("../docs/exploration.md")]
+    pub struct Exploration;
+    #[doc = include_str!("../docs/traces.md")]
+    pub struct Traces;
+}
 pub use crate::error::{LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::explore::{
     check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,

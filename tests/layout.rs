@@ -38,10 +38,9 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 /// The module each name re-exported at the crate root comes from (`pub use crate::m::...`).
 fn root_names(lib: &str) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
-    for stmt in lib.split(';') {
-        let Some(path) = stmt.trim().strip_prefix("pub use crate::") else {
-            continue;
-        };
+    for (at, _) in lib.match_indices("pub use crate::") {
+        let rest = &lib[at + "pub use crate::".len()..];
+        let path = &rest[..rest.find(';').unwrap_or(rest.len())];
         let module = path.split("::").next().unwrap_or_default().to_string();
         let tail = path.rsplit("::").next().unwrap_or_default();
         for name in tail.split(|c: char| !(c.is_alphanumeric() || c == '_')) {

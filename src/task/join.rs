@@ -210,7 +210,7 @@ pub enum JoinError {
     /// The task was cancelled with `JoinHandle::cancel`, or its loop was closed first.
     Cancelled,
     /// The task panicked; the message. (Under [`PanicPolicy::Fail`](crate::PanicPolicy) the
-    /// run call also returns [`LoopError::Panicked`].)
+    /// run call also returns [`LoopError::Panicked`](crate::LoopError::Panicked).)
     Panicked(String),
 }
 
