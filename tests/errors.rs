@@ -1075,11 +1075,11 @@ async fn tokio_sleep_outside_a_runtime() {
 fn tokios_no_reactor_panic_gets_a_hint() {
     const TOKIO: &str =
         "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
-    const HINT: &str = " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop \
-                        is not one: use simloop::sleep and simloop::timeout, pass the code a \
-                        clock it takes as a parameter (as examples/retry.rs does), or, once it \
-                        is released, the simloop-tokio drop-in, which runs tokio::time on the \
-                        virtual clock)";
+    const HINT: &str = " (hint: a tokio API that needs tokio's own runtime ran on a simloop \
+                        loop. Use simloop's sleep and timeout, or run tokio code through the \
+                        simloop-tokio drop-in built with --cfg simloop; there, the one such \
+                        method left is tokio's mpsc::Sender::send_timeout: write \
+                        tokio::time::timeout(d, tx.send(v)) instead)";
     let mut lp = EventLoop::new();
     let err = lp
         .run_until_complete(async {

@@ -7,10 +7,10 @@ const NO_REACTOR: &str = "there is no reactor running";
 /// A hint for panic messages that have a known cause, or nothing.
 pub(crate) fn hint(message: &str) -> &'static str {
     if message.contains(NO_REACTOR) {
-        " (hint: tokio's timers and I/O need a tokio runtime, and a simloop loop is not one: \
-         use simloop::sleep and simloop::timeout, pass the code a clock it takes as a \
-         parameter (as examples/retry.rs does), or, once it is released, the simloop-tokio \
-         drop-in, which runs tokio::time on the virtual clock)"
+        " (hint: a tokio API that needs tokio's own runtime ran on a simloop loop. Use \
+         simloop's sleep and timeout, or run tokio code through the simloop-tokio drop-in \
+         built with --cfg simloop; there, the one such method left is tokio's \
+         mpsc::Sender::send_timeout: write tokio::time::timeout(d, tx.send(v)) instead)"
     } else {
         ""
     }

@@ -76,7 +76,10 @@
 //! - `sync` (feature `sync`): tokio's own, re-exported: it needs no runtime, and its waits
 //!   follow the virtual clock of the tasks around them. The one timed method,
 //!   `mpsc::Sender::send_timeout`, sleeps on tokio's own timer and panics with tokio's "there
-//!   is no reactor running" (never real time): write `time::timeout(d, tx.send(v))`.
+//!   is no reactor running" and a hint (never real time): write `time::timeout(d,
+//!   tx.send(v))`. (Wrapping `Sender` to move that one method onto the virtual clock would
+//!   break code that hands the sender to crates built on tokio's types, such as
+//!   `tokio_util::sync::PollSender`.)
 //! - `io`: tokio's traits and in-memory utilities (`duplex`, `split`, `copy`, buffered
 //!   readers and writers) run on the virtual clock.
 //!

@@ -20,10 +20,16 @@ async fn the_standard_streams_panic_clearly() {
 }
 
 /// tokio's `mpsc::Sender::send_timeout` sleeps on tokio's own timer, which needs tokio's
-/// runtime: it panics with tokio's message instead of waiting on real time. Its
-/// equivalent on the virtual clock is `timeout(d, tx.send(v))`.
+/// runtime: it panics with tokio's message instead of waiting on real time, and simloop's
+/// report adds the fix: its equivalent on the virtual clock is `timeout(d, tx.send(v))`.
 #[tokio::test]
-#[should_panic(expected = "there is no reactor running")]
+#[should_panic(
+    expected = "there is no reactor running, must be called from the context of \
+                           a Tokio 1.x runtime (hint: a tokio API that needs tokio's own \
+                           runtime ran on a simloop loop; under simloop-tokio the one such \
+                           method left is tokio's mpsc::Sender::send_timeout: write \
+                           tokio::time::timeout(d, tx.send(v)) instead)"
+)]
 async fn send_timeout_fails_instead_of_using_real_time() {
     let (tx, _rx) = tokio::sync::mpsc::channel::<u32>(1);
     tx.send(1).await.unwrap();

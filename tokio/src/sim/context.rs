@@ -9,13 +9,13 @@
 //!   `Sleep` dropped or reset cancels its timer (a cancelled timer never attracts the clock).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 thread_local! {
-    static TIMERS: RefCell<HashMap<u64, simloop::TimerHandle>> = RefCell::new(HashMap::new());
+    static TIMERS: RefCell<BTreeMap<u64, simloop::TimerHandle>> = const { RefCell::new(BTreeMap::new()) };
     static NEXT_TIMER: Cell<u64> = const { Cell::new(1) };
     static ENTERED: RefCell<Vec<simloop::Handle>> = const { RefCell::new(Vec::new()) };
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{resume_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -76,7 +76,7 @@ fn block_on<F: Future>(id: u64, entry: &Entry, future: F) -> F::Output {
     drop(lp);
     match out {
         Ok(Ok(value)) => value,
-        Ok(Err(payload)) => resume_unwind(payload),
+        Ok(Err(payload)) => super::support::resume(payload),
         Err(LoopError::NestedRun { .. }) => panic!("{NESTED}"),
         Err(e) => panic!("{e}"),
     }

@@ -62,6 +62,21 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(a panic payload that is not a string)".to_string())
 }
 
+/// Goes on with a panic caught from the code under test. tokio's "no reactor" panic (an API
+/// that needs tokio's own driver, such as `mpsc::Sender::send_timeout`) gets a hint, as a new
+/// panic, so that the message printed says what to do; any other payload goes on unchanged.
+pub(crate) fn resume(payload: Box<dyn Any + Send>) -> ! {
+    let text = panic_text(&*payload);
+    if text.contains("there is no reactor running") {
+        panic!(
+            "{text} (hint: a tokio API that needs tokio's own runtime ran on a simloop loop; \
+             under simloop-tokio the one such method left is tokio's \
+             mpsc::Sender::send_timeout: write tokio::time::timeout(d, tx.send(v)) instead)"
+        );
+    }
+    resume_unwind(payload)
+}
+
 fn run_once<T>(lp: &mut EventLoop, body: Body<'_, T>) -> Result<T, Failed> {
     match lp.run_until_complete(AssertUnwindSafe(body()).catch_unwind()) {
         Ok(Ok(out)) => Ok(out),
@@ -134,7 +149,7 @@ pub fn run_test<T: TestOutput>(path: &str, body: Body<'_, T>) -> T {
 fn finish<T>(name: &str, outcome: Result<T, Failed>) -> T {
     match outcome {
         Ok(out) => out,
-        Err(Failed::Panic(payload)) => resume_unwind(payload),
+        Err(Failed::Panic(payload)) => resume(payload),
         Err(Failed::Loop(e)) => panic!("{name}: {e}"),
     }
 }
