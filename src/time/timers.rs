@@ -23,6 +23,12 @@
 //! A deadline below the last minimum (possible after the loop peeked at a timer it then did
 //! not jump to, e.g. at the end of `run_until`) goes to a small ordinary heap, `early`, which
 //! is drained first.
+//!
+//! A queue that never holds more than `SMALL_MAX` timers (a test case's loop, mostly) needs
+//! none of this: until it does, `due` holds every timer, sorted by (deadline, registration),
+//! and the 2048 buckets are not even allocated, so that building and dropping a loop costs
+//! a few allocations, not 48 KiB of empty vectors. The first timer past `SMALL_MAX` spreads
+//! them into the buckets; an empty queue goes back to the sorted list.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -78,6 +84,18 @@ impl Due {
         self.items.push(timer);
     }
 
+    /// Inserts `timer` behind every timer of its deadline or earlier (small mode: `due` holds
+    /// every timer, sorted by deadline, then registration).
+    #[inline]
+    fn insert_sorted(&mut self, timer: TimerRef) {
+        if self.is_empty() {
+            self.items.clear();
+            self.next = 0;
+        }
+        let after = self.items[self.next..].partition_point(|t| t.deadline <= timer.deadline);
+        self.items.insert(self.next + after, timer);
+    }
+
     /// Takes `bucket`'s timers as the due ones (`due` is empty); `bucket` keeps the old vector,
     /// emptied, with its capacity up to `spare`.
     fn take(&mut self, bucket: &mut Vec<TimerRef>, spare: usize) {
@@ -117,6 +135,9 @@ const WORDS: usize = BUCKETS / 64;
 /// of them keep is bounded (about 1 MiB).
 const SPARE_DUE: usize = 1024;
 const SPARE: usize = 32;
+/// The most timers the queue keeps as one sorted list (small mode), before it spreads them
+/// into the buckets: inserting into a list this short moves at most 512 bytes.
+const SMALL_MAX: usize = 32;
 
 /// Frees the (empty) vector's buffer if it holds more than `spare` records.
 #[inline]
@@ -129,10 +150,14 @@ fn keep_spare(v: &mut Vec<TimerRef>, spare: usize) {
 
 #[derive(Debug)]
 pub(crate) struct TimerQueue {
+    /// Small mode: `due` holds every timer, sorted, and nothing else holds any (see the
+    /// module docs); `last` means nothing then.
+    small: bool,
     /// The deadline of the last minimum; every timer in `due` and `buckets` is at or after it.
     last: u64,
     /// The timers due exactly at `last`, in registration order.
     due: Due,
+    /// `BUCKETS` vectors, allocated when the queue first leaves small mode.
     buckets: Vec<Vec<TimerRef>>,
     /// Bit `b` set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
@@ -146,9 +171,10 @@ pub(crate) struct TimerQueue {
 impl Default for TimerQueue {
     fn default() -> Self {
         TimerQueue {
+            small: true,
             last: 0,
             due: Due::default(),
-            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            buckets: Vec::new(),
             occupied: [0; WORDS],
             summary: 0,
             early: BinaryHeap::new(),
@@ -182,10 +208,52 @@ impl TimerQueue {
     #[inline(always)]
     pub(crate) fn push(&mut self, timer: TimerRef, seq: u64) {
         self.len += 1;
+        if self.small {
+            return self.push_small(timer, seq);
+        }
         let d = timer.deadline.as_nanos();
         match bucket_of(d, self.last) {
             Some(b) if d > self.last => self.put(b, timer),
             _ => self.push_rare(timer, seq),
+        }
+    }
+
+    /// `push` in small mode: into the sorted list while it is short, else into the buckets.
+    /// Out of line, so that the radix path of `push` stays as small as it was.
+    #[inline(never)]
+    fn push_small(&mut self, timer: TimerRef, seq: u64) {
+        if self.due.len() < SMALL_MAX {
+            return self.due.insert_sorted(timer);
+        }
+        self.leave_small();
+        self.len -= 1;
+        self.push(timer, seq);
+    }
+
+    /// Spreads the sorted list into the buckets, its minimum as the last minimum: the timers of
+    /// one deadline reach their bucket in registration order, as `peek_slow` needs.
+    #[cold]
+    #[inline(never)]
+    fn leave_small(&mut self) {
+        self.small = false;
+        if self.buckets.is_empty() {
+            self.buckets = (0..BUCKETS).map(|_| Vec::new()).collect();
+        }
+        let items: Vec<TimerRef> = self.due.items.drain(self.due.next..).collect();
+        self.due.items.clear();
+        self.due.next = 0;
+        let Some(first) = items.first() else {
+            return;
+        };
+        // The last minimum the buckets took (0 at first), which no later than the clock,
+        // unless a timer lies before it: later timers nearly all come at or after it, so
+        // none of them needs `early`.
+        self.last = self.last.min(first.deadline.as_nanos());
+        for t in items {
+            match bucket_of(t.deadline.as_nanos(), self.last) {
+                None => self.due.push_back(t),
+                Some(b) => self.put(b, t),
+            }
         }
     }
 
@@ -297,6 +365,11 @@ impl TimerQueue {
     /// after `peek`.
     #[inline]
     pub(crate) fn after_next(&self) -> Option<&TimerRef> {
+        if self.small {
+            let front = self.due.front()?;
+            let rest = &self.due.items[self.due.next..];
+            return rest.iter().find(|t| t.deadline != front.deadline);
+        }
         self.buckets[self.lowest_occupied()?].first()
     }
 
@@ -304,7 +377,16 @@ impl TimerQueue {
     /// after a `peek`, the rest of what the promotion at that deadline takes.
     #[inline]
     pub(crate) fn upcoming(&self) -> &[TimerRef] {
-        self.due.items.get(self.due.next + 1..).unwrap_or(&[])
+        if !self.early.is_empty() {
+            return &[];
+        }
+        let rest = self.due.items.get(self.due.next + 1..).unwrap_or(&[]);
+        match self.due.front() {
+            Some(front) if self.small => {
+                &rest[..rest.partition_point(|t| t.deadline == front.deadline)]
+            }
+            _ => rest,
+        }
     }
 
     /// Removes the minimum timer.
@@ -352,6 +434,8 @@ impl TimerQueue {
     /// are left, the next refill hands it to a bucket, which keeps at most its spare).
     #[cold]
     fn shrink_if_empty(&mut self) {
+        // Nothing is left anywhere: the sorted list holds the next timers again.
+        self.small = true;
         if self.due.items.capacity() > SPARE_DUE {
             self.due.items = Vec::new();
             self.due.next = 0;
@@ -447,6 +531,13 @@ mod tests {
     /// with deadlines up to `spread` after the clock (small spreads make many ties, large
     /// ones move timers through many digits).
     fn check_against_a_sorted_list(spread: u64) {
+        check_against_a_sorted_list_with(spread, 6, 0);
+    }
+
+    /// The same, with `pushes` tenths of the operations pushes (the rest but a tenth pops)
+    /// and, every 500 operations, a burst of `burst` pushes: few pushes keep the queue short
+    /// and often empty (small mode), the bursts spread it into the buckets and back.
+    fn check_against_a_sorted_list_with(spread: u64, pushes: u64, burst: u64) {
         let mut slab = Slab::new();
         let mut q = TimerQueue::default();
         // The model: (deadline, registration number, timer), sorted before each pop.
@@ -455,10 +546,14 @@ mod tests {
         let mut numbers = Vec::new();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut now = 0u64;
-        for seq in 0..20_000u64 {
+        let mut seq = 0u64;
+        let (mut switches, mut was_small) = (0, true);
+        for op in 0..20_000u64 {
+            seq += 1;
             let r = xorshift(&mut x);
-            match r % 10 {
-                0..=5 => {
+            let kind = if op % 500 < burst { 0 } else { r % 10 };
+            match kind {
+                k if k < pushes => {
                     // Mostly at or after the clock; sometimes before it.
                     let base = if r % 7 == 0 {
                         now.saturating_sub(spread / 2)
@@ -475,7 +570,7 @@ mod tests {
                     q.push(t, seq);
                     model.push((deadline, seq, t));
                 }
-                6..=8 => {
+                k if k < 9 => {
                     model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
                     let expected = (!model.is_empty()).then(|| model.remove(0).2);
                     let got = q.pop();
@@ -490,6 +585,13 @@ mod tests {
                 }
             }
             assert_eq!(q.len(), model.len());
+            if q.small != was_small {
+                switches += 1;
+                was_small = q.small;
+            }
+        }
+        if burst > 0 {
+            assert!(switches >= 20, "{switches} switches between list and buckets");
         }
         model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
         let model: Vec<TimerRef> = model.into_iter().map(|(_, _, t)| t).collect();
@@ -590,5 +692,33 @@ mod tests {
         for spread in [1, 3, 100, 4096, 1_000_003, 1 << 40] {
             check_against_a_sorted_list(spread);
         }
+    }
+
+    /// Short queues (the sorted list of small mode), bursts past `SMALL_MAX` into the buckets,
+    /// and back once empty: the same order as a sorted list throughout.
+    #[test]
+    fn short_queues_and_bursts_pop_in_the_same_order() {
+        for spread in [1, 100, 1_000_003, 1 << 40] {
+            check_against_a_sorted_list_with(spread, 4, 0);
+            check_against_a_sorted_list_with(spread, 4, 2 * SMALL_MAX as u64);
+        }
+    }
+
+    #[test]
+    fn a_short_queue_allocates_no_buckets_and_an_emptied_one_goes_back_to_the_list() {
+        let mut q = TimerQueue::default();
+        let at = |ns| TimerRef {
+            deadline: Instant::from_nanos(ns),
+            key: Key::from_bits(ns),
+        };
+        for i in 0..SMALL_MAX as u64 {
+            q.push(at(1000 - i), i);
+        }
+        assert!(q.small && q.buckets.is_empty());
+        q.push(at(5000), 99);
+        assert!(!q.small && q.buckets.len() == BUCKETS);
+        while q.pop().is_some() {}
+        assert_eq!(q.peek(), None);
+        assert!(q.small);
     }
 }
