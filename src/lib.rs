@@ -275,8 +275,8 @@ pub use crate::explore::proptest;
 pub struct ReadmeDoctests;
 pub use crate::error::{JoinError, LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::explore::{
-    check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
-    NotReproduced, Search,
+    access, access_read, check_determinism, exhaust, explore, seed_chunk, seeds_from_env, Coverage,
+    Divergence, Explore, Explored, Failure, NotReproduced, Search,
 };
 pub use crate::runtime::context::{
     call_at, call_later, call_soon, choose, current, mark, now, random_u64, spawn, spawn_named,
