@@ -339,3 +339,241 @@ fn chunks_partition_the_tree_exactly() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Reduction.
+// ---------------------------------------------------------------------------------------
+
+/// One step of a generated task: then it yields (or sleeps).
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Read(usize),
+    Write(usize),
+    Local,
+    Sleep(u64),
+}
+
+/// A generated program: tasks of steps over shared registers, optionally a task that awaits
+/// the last one's handle.
+#[derive(Clone, Debug)]
+struct Program {
+    tasks: Vec<Vec<Op>>,
+    joiner: bool,
+}
+
+/// Everything a run can observe: the registers, and what each task read, in order.
+type Outcome = (Vec<u64>, Vec<u64>);
+
+fn run_program(lp: &mut EventLoop, program: &Program) -> Result<Outcome, String> {
+    let regs = Rc::new(RefCell::new(vec![0u64; 3]));
+    let logs = Rc::new(RefCell::new(vec![0u64; program.tasks.len() + 1]));
+    let mut handles = Vec::new();
+    for (t, ops) in program.tasks.iter().enumerate() {
+        let (regs, logs, ops) = (regs.clone(), logs.clone(), ops.clone());
+        handles.push(lp.spawn(async move {
+            for (s, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Read(k) => {
+                        simloop::access_read(&k);
+                        let v = regs.borrow()[k];
+                        let mut logs = logs.borrow_mut();
+                        logs[t] = logs[t].wrapping_mul(31).wrapping_add(v);
+                    }
+                    Op::Write(k) => {
+                        simloop::access(&k);
+                        let mut regs = regs.borrow_mut();
+                        regs[k] = regs[k]
+                            .wrapping_mul(31)
+                            .wrapping_add((t * 10 + s + 1) as u64);
+                    }
+                    Op::Local | Op::Sleep(_) => {}
+                }
+                match op {
+                    Op::Sleep(ms) => simloop::sleep(Duration::from_millis(ms)).await,
+                    _ => yield_now().await,
+                }
+            }
+        }));
+    }
+    if program.joiner {
+        let last = handles.pop().expect("a task");
+        let (regs, logs) = (regs.clone(), logs.clone());
+        let j = program.tasks.len();
+        lp.spawn(async move {
+            last.await.unwrap();
+            simloop::access_read(&0usize);
+            let v = regs.borrow()[0];
+            logs.borrow_mut()[j] = v + 1;
+        });
+    }
+    lp.run().map_err(|e| e.to_string())?;
+    let outcome = (regs.borrow().clone(), logs.borrow().clone());
+    Ok(outcome)
+}
+
+/// The outcomes of every schedule of the (unbounded) search, and its coverage.
+fn outcomes(program: &Program, config: Explore) -> (BTreeSet<Outcome>, Coverage) {
+    let mut seen = BTreeSet::new();
+    let coverage = exhaust(&config.unbounded(), |lp| {
+        seen.insert(run_program(lp, program)?);
+        Ok::<(), String>(())
+    })
+    .unwrap();
+    (seen, coverage)
+}
+
+#[test]
+fn independent_steps_are_explored_in_one_order() {
+    use Op::*;
+    // Three tasks of three steps, each on its own register: (3!)^3 schedules, one outcome.
+    let program = Program {
+        tasks: vec![vec![Write(0), Read(0), Write(0)]; 1]
+            .into_iter()
+            .chain([
+                vec![Write(1), Read(1), Write(1)],
+                vec![Write(2), Read(2), Write(2)],
+            ])
+            .collect(),
+        joiner: false,
+    };
+    let (plain, plain_coverage) = outcomes(&program, Explore::exhaustive());
+    let (reduced, reduced_coverage) = outcomes(&program, Explore::exhaustive().reduce());
+    assert_eq!(plain, reduced);
+    assert_eq!(plain.len(), 1);
+    // Four batches (three steps, then the completions) of three items: 3! orders each.
+    assert_eq!(plain_coverage.runs, 6 * 6 * 6 * 6);
+    // The FIFO run, and in each batch the three runs that begin another order and are
+    // blocked (every step left asleep) once they would repeat an explored one.
+    assert_eq!(reduced_coverage.runs, 1 + 4 * 3);
+    assert_eq!(
+        reduced_coverage.to_string(),
+        "every schedule (the whole tree, at most 2 delays), up to the order of commuting \
+         steps: 13 runs, complete"
+    );
+    // All writing one register: only the completions commute. The first three batches run
+    // in all 6^3 orders; in each, the last batch as above (its FIFO order, three blocked).
+    let program = Program {
+        tasks: vec![vec![Write(0), Write(0), Write(0)]; 3],
+        joiner: false,
+    };
+    let (plain, plain_coverage) = outcomes(&program, Explore::exhaustive());
+    let (reduced, reduced_coverage) = outcomes(&program, Explore::exhaustive().reduce());
+    assert_eq!(plain, reduced);
+    assert_eq!(plain_coverage.runs, 6 * 6 * 6 * 6);
+    assert_eq!(reduced_coverage.runs, 6 * 6 * 6 * (1 + 3));
+    // With a task that awaits the last one's handle, that completion is read: it no longer
+    // commutes with the joiner's step.
+    let joined = Program {
+        joiner: true,
+        ..program
+    };
+    let (plain, _) = outcomes(&joined, Explore::exhaustive());
+    let (reduced, _) = outcomes(&joined, Explore::exhaustive().reduce());
+    assert_eq!(plain, reduced);
+}
+
+/// The outcomes of `program` (no sleeps, no joiner) by brute force, without simloop: batch `b`
+/// runs step `b` of every task that has one, in any order.
+fn reference_outcomes(program: &Program) -> BTreeSet<Outcome> {
+    fn permutations(items: Vec<usize>) -> Vec<Vec<usize>> {
+        if items.len() <= 1 {
+            return vec![items];
+        }
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.clone();
+            let first = rest.remove(i);
+            for mut p in permutations(rest) {
+                p.insert(0, first);
+                out.push(p);
+            }
+        }
+        out
+    }
+    let batches = program.tasks.iter().map(Vec::len).max().unwrap_or(0);
+    let mut states: Vec<Outcome> = vec![(vec![0; 3], vec![0; program.tasks.len() + 1])];
+    for b in 0..batches {
+        let stepping: Vec<usize> = (0..program.tasks.len())
+            .filter(|&t| program.tasks[t].len() > b)
+            .collect();
+        let mut next = Vec::new();
+        for state in &states {
+            for order in permutations(stepping.clone()) {
+                let (mut regs, mut logs) = state.clone();
+                for t in order {
+                    match program.tasks[t][b] {
+                        Op::Read(k) => logs[t] = logs[t].wrapping_mul(31).wrapping_add(regs[k]),
+                        Op::Write(k) => {
+                            regs[k] = regs[k]
+                                .wrapping_mul(31)
+                                .wrapping_add((t * 10 + b + 1) as u64)
+                        }
+                        Op::Local | Op::Sleep(_) => {}
+                    }
+                }
+                next.push((regs, logs));
+            }
+        }
+        states = next;
+    }
+    states.into_iter().collect()
+}
+
+fn program_strategy() -> impl proptest::strategy::Strategy<Value = Program> {
+    use proptest::prelude::*;
+    let op = prop_oneof![
+        (0..3usize).prop_map(Op::Read),
+        (0..3usize).prop_map(Op::Write),
+        Just(Op::Local),
+        (0..2u64).prop_map(Op::Sleep),
+    ];
+    (
+        proptest::collection::vec(proptest::collection::vec(op, 1..=3), 2..=3),
+        any::<bool>(),
+    )
+        .prop_map(|(tasks, joiner)| Program { tasks, joiner })
+}
+
+/// The reduction property: on generated programs, the reduced search reaches exactly the
+/// outcomes of the plain one (so it finds a failure whenever the plain one does, whatever
+/// the failure is), and never runs more schedules; where the program is plain enough for
+/// the brute-force reference (yields only), both match the reference.
+#[test]
+fn reduced_search_finds_every_bug_the_plain_one_finds() {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 100,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
+    let (plain_runs, reduced_runs) = (Cell::new(0), Cell::new(0));
+    runner
+        .run(&program_strategy(), |program| {
+            let (plain, plain_coverage) = outcomes(&program, Explore::exhaustive());
+            let (reduced, reduced_coverage) = outcomes(&program, Explore::exhaustive().reduce());
+            proptest::prop_assert_eq!(&plain, &reduced, "{:?}", program);
+            proptest::prop_assert!(reduced_coverage.runs <= plain_coverage.runs);
+            plain_runs.set(plain_runs.get() + plain_coverage.runs);
+            reduced_runs.set(reduced_runs.get() + reduced_coverage.runs);
+            let simple = !program.joiner
+                && program
+                    .tasks
+                    .iter()
+                    .flatten()
+                    .all(|op| !matches!(op, Op::Sleep(_)));
+            if simple {
+                proptest::prop_assert_eq!(&plain, &reference_outcomes(&program), "{:?}", program);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The reduction does something on these programs.
+    let (plain_runs, reduced_runs) = (plain_runs.get(), reduced_runs.get());
+    assert!(
+        reduced_runs * 2 < plain_runs,
+        "{reduced_runs} vs {plain_runs}"
+    );
+}

@@ -34,6 +34,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::explore::schedule::Candidate;
 use crate::runtime::context::core;
+use crate::runtime::core::{Core, Ready};
 use crate::Instant;
 
 /// Declares that the running step reads and writes the shared resource `key`, for the
@@ -344,9 +345,31 @@ impl Guided {
         });
     }
 
-    fn declare(&mut self, key: u64, write: bool) {
+    pub(crate) fn declare(&mut self, key: u64, write: bool) {
         if let Some(r) = &mut self.running {
             r.footprint.add(key, write);
+        }
+    }
+}
+
+/// The key of task `id`'s completion, which its last step writes and its handle reads.
+fn task_key(id: u64) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    ("simloop: the completion of task", id).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A `JoinHandle` of task `id` (of the loop `core`) looked at the task's completion.
+pub(crate) fn joined(core: &std::rc::Weak<Core>, id: u64) {
+    let Some(core) = core.upgrade() else {
+        return;
+    };
+    let Ok(mut st) = core.st.try_borrow_mut() else {
+        return;
+    };
+    if st.chooser.observes() {
+        if let Some(g) = st.chooser.guided() {
+            g.declare(task_key(id), false);
         }
     }
 }
@@ -384,30 +407,30 @@ impl crate::runtime::core::State {
             && {
                 let pushed = now.beyond - at.beyond;
                 let len = self.ready.len();
-                // Only its own next step, and it has not finished.
-                let own = |item: crate::runtime::core::Ready| match (item, task) {
-                    (crate::runtime::core::Ready::Main(_), Some(0)) => true,
-                    (crate::runtime::core::Ready::Task(key), Some(id)) => {
+                // Only its own next step.
+                let own = |item: Ready| match (item, task) {
+                    (Ready::Main(_), Some(0)) => true,
+                    (Ready::Task(key), Some(id)) => {
                         self.tasks.get(key).is_some_and(|t| t.id().0 == id)
                     }
                     _ => false,
                 };
                 self.ready.iter().skip(len - pushed).all(own)
-                    && (task == Some(0) || self.tasks.values().any(|t| Some(t.id().0) == task))
             };
+        // A task that finished wrote its completion, which its handle reads (`joined`).
+        let finished = task.filter(|&id| id != 0 && !self.tasks.values().any(|t| t.id().0 == id));
         let iteration = now.iteration;
         if let Some(g) = self.chooser.guided() {
+            if let Some(id) = finished {
+                g.declare(task_key(id), true);
+            }
             g.end_step(!local, iteration);
         }
     }
 
     /// The batch's next item was taken: its step begins.
-    pub(crate) fn step_begins(
-        &mut self,
-        item: Option<crate::runtime::core::Ready>,
-        remaining: usize,
-    ) {
-        use crate::runtime::core::Ready;
+    pub(crate) fn step_begins(&mut self, item: Option<Ready>, remaining: usize) {
+        use Ready;
         let Some(item) = item else {
             return;
         };
