@@ -267,9 +267,12 @@ fn fnv(choices: &[u32]) -> u64 {
 /// // A lost update: read, yield, write back.
 /// let failure = exhaust(&Explore::exhaustive().max_delays(2), |lp| {
 ///     let n = Rc::new(Cell::new(0));
-///     for _ in 0..2 {
+///     for late in [false, true] {
 ///         let n = n.clone();
 ///         lp.spawn(async move {
+///             if late {
+///                 yield_now().await; // arrives one step later: FIFO hides the bug
+///             }
 ///             let read = n.get();
 ///             yield_now().await;
 ///             n.set(read + 1);
