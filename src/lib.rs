@@ -289,14 +289,15 @@ pub mod docs {
 }
 pub use crate::error::{LoopError, StallDetail, TaskInfo, Waiter};
 pub use crate::explore::{
-    check_determinism, explore, seed_chunk, seeds_from_env, Divergence, Explore, Explored, Failure,
-    NotReproduced, Search,
+    check_determinism, exhaust, explore, seed_chunk, seeds_from_env, Coverage, Divergence, Explore,
+    Explored, Failure, NotReproduced, Search,
 };
 pub use crate::runtime::context::{
     call_at, call_later, call_soon, choose, current, mark, now, random_u64, spawn, spawn_named,
     stop, try_current,
 };
 pub use crate::runtime::event_loop::{Builder, EventLoop, PanicPolicy};
+pub use crate::runtime::footprint::{access, access_read};
 
 /// The old name of [`Search`], kept for one release. It clashed with the `Strategy` trait that
 /// `use proptest::prelude::*` brings into scope (error E0599, "no method named `prop_map`").

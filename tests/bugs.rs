@@ -410,16 +410,16 @@ fn stale_cache(lp: &mut EventLoop) -> Result<(), String> {
 // The tests.
 // ---------------------------------------------------------------------------------------
 
-struct Bug {
-    name: &'static str,
-    scenario: Scenario,
+pub(crate) struct Bug {
+    pub(crate) name: &'static str,
+    pub(crate) scenario: Scenario,
     /// The failure message of the shrunk run.
     message: &'static str,
     /// The shrunk replay token `explore` reports with its default settings.
     token: &'static str,
 }
 
-const BUGS: &[Bug] = &[
+pub(crate) const BUGS: &[Bug] = &[
     Bug {
         name: "lost update",
         scenario: lost_update,

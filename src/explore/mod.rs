@@ -1,5 +1,6 @@
 //! Running a scenario under many schedules: [`check_determinism`] and [`explore`].
 
+pub(crate) mod exhaustive;
 #[cfg(feature = "proptest")]
 pub mod proptest;
 
@@ -8,6 +9,7 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+pub use self::exhaustive::{exhaust, Coverage};
 use crate::task::panic::panic_message;
 use crate::{Builder, EventLoop, Instant, ReplayMismatch, Schedule, Trace, TraceEvent};
 
@@ -174,6 +176,9 @@ pub struct Explore {
     shrink_runs: u32,
     chunk: Option<(u64, u64)>,
     replay: Option<Schedule>,
+    jitter_steps: Option<u32>,
+    /// Set by [`Explore::exhaustive`]: the systematic search.
+    exhaustive: Option<exhaustive::Settings>,
 }
 
 impl Explore {
@@ -188,11 +193,122 @@ impl Explore {
             shrink_runs: 1000,
             chunk: None,
             replay: None,
+            jitter_steps: None,
+            exhaustive: None,
+        }
+    }
+
+    /// The systematic search, run by [`exhaust`] (or [`explore`]): every schedule of the
+    /// scenario's choice tree with at most [`max_delays`](Self::max_delays) delays (2 unless
+    /// told), by iterative deepening on the delays, each schedule once, fewest delays
+    /// first; no run budget unless [`runs`](Self::runs) sets one. Every choice counts: the
+    /// order of task steps, of timers due at the same instant, timer jitter (quantised into
+    /// [`jitter_steps`](Self::jitter_steps)), and [`choose`](crate::choose) (simloop-tokio's
+    /// `select!`).
+    ///
+    /// A schedule's *delays* are the sum of its choices: taking option `c` of a decision (0
+    /// being FIFO) skips the `c` candidates before it. `n` tasks of one step each have `n!`
+    /// schedules, `n(n-1)/2` delays at most. See [`Coverage`] for what the result says.
+    ///
+    /// ```
+    /// use simloop::{exhaust, Explore};
+    ///
+    /// let config = Explore::exhaustive().max_delays(2);
+    /// let coverage = exhaust(&config, |lp| {
+    ///     for _ in 0..4 {
+    ///         lp.spawn(async { simloop::yield_now().await });
+    ///     }
+    ///     lp.run()
+    /// })
+    /// .unwrap();
+    /// assert!(coverage.to_string().starts_with("every schedule with at most 2 delays: "));
+    /// ```
+    pub fn exhaustive() -> Explore {
+        Explore {
+            runs: u64::MAX,
+            exhaustive: Some(exhaustive::Settings::default()),
+            ..Explore::new()
+        }
+    }
+
+    /// The delay bound of the systematic search ([`exhaustive`](Self::exhaustive)): schedules
+    /// with at most `k` delays. Turns the systematic search on.
+    pub fn max_delays(mut self, k: u32) -> Explore {
+        let mut settings = self.exhaustive.unwrap_or_default();
+        if self.exhaustive.is_none() {
+            self.runs = u64::MAX;
+        }
+        settings.max_delays = Some(k);
+        self.exhaustive = Some(settings);
+        self
+    }
+
+    /// No delay bound: the systematic search runs the whole choice tree (or until the run
+    /// budget). Turns the systematic search on.
+    pub fn unbounded(mut self) -> Explore {
+        let mut settings = self.exhaustive.unwrap_or_default();
+        if self.exhaustive.is_none() {
+            self.runs = u64::MAX;
+        }
+        settings.max_delays = None;
+        self.exhaustive = Some(settings);
+        self
+    }
+
+    /// Partial-order reduction for the systematic search: schedules that only reorder steps
+    /// that commute run once. The scenario promises to declare, with
+    /// [`access`](crate::access) and [`access_read`](crate::access_read), every access a
+    /// step makes to state another step touches (a step that declares nothing touches
+    /// nothing shared); what the loop sees itself (wakes, spawns, timers, callbacks, choices,
+    /// task completion) it counts without being told. Sleep sets; see
+    /// [`Coverage::reduced`]. Turns the systematic search on.
+    ///
+    /// The reduced search finds every failure the plain one finds when both run the whole
+    /// tree; under a delay bound it runs the representatives with at most that many delays.
+    pub fn reduce(mut self) -> Explore {
+        let mut settings = self.exhaustive.unwrap_or_default();
+        if self.exhaustive.is_none() {
+            self.runs = u64::MAX;
+        }
+        settings.reduce = true;
+        self.exhaustive = Some(settings);
+        self
+    }
+
+    /// How many steps timer jitter is quantised into (see [`Schedule::with_jitter_steps`]);
+    /// default 10. With [`timer_jitter`](Self::timer_jitter).
+    ///
+    /// # Panics
+    /// If `steps` is 0.
+    pub fn jitter_steps(mut self, steps: u32) -> Explore {
+        assert!(steps > 0, "timer jitter needs at least one step");
+        self.jitter_steps = Some(steps);
+        self
+    }
+
+    /// The systematic search's run budget, if any.
+    fn budget(&self) -> Option<u64> {
+        (self.runs != u64::MAX).then_some(self.runs)
+    }
+
+    /// `schedule` with this exploration's timer jitter.
+    fn with_jitter(&self, schedule: Schedule) -> Schedule {
+        match self.jitter {
+            Some(j) => {
+                let schedule = schedule.with_timer_jitter(j);
+                match self.jitter_steps {
+                    Some(steps) => schedule.with_jitter_steps(steps),
+                    None => schedule,
+                }
+            }
+            None => schedule,
         }
     }
 
     /// How many schedules to try (seeds `0..runs`, unless [`seeds`](Self::seeds) or the
-    /// `SIMLOOP_SEEDS` environment variable say otherwise).
+    /// `SIMLOOP_SEEDS` environment variable say otherwise). For the systematic search
+    /// ([`exhaustive`](Self::exhaustive)), the run budget: it stops there and says how far
+    /// it got.
     pub fn runs(mut self, runs: u64) -> Explore {
         self.runs = runs;
         self
@@ -249,6 +365,9 @@ impl Explore {
     /// Covers only chunk `index` of `count` of the seed range (see [`seed_chunk`]), applied
     /// after `SIMLOOP_SEEDS`: a sweep written as `count` tests, one per chunk, is spread over
     /// machines by `cargo nextest run --partition hash:k/n` and covers the range exactly once.
+    /// For the systematic search ([`exhaustive`](Self::exhaustive)), chunk `index` of a
+    /// partition of the choice tree by prefix: the chunks check exactly the schedules of the
+    /// whole search, each once (see [`exhaust`]).
     ///
     /// ```
     /// use simloop::Explore;
@@ -291,20 +410,12 @@ impl Explore {
     }
 
     fn schedule_for(&self, seed: u64, steps: u64) -> Schedule {
-        let schedule = self.search.schedule(seed, steps);
-        match self.jitter {
-            Some(j) => schedule.with_timer_jitter(j),
-            None => schedule,
-        }
+        self.with_jitter(self.search.schedule(seed, steps))
     }
 
     /// The replay of `choices`, with this exploration's timer jitter.
     fn replay_of(&self, choices: Vec<u32>) -> Schedule {
-        let schedule = Schedule::from_choices(choices);
-        match self.jitter {
-            Some(j) => schedule.with_timer_jitter(j),
-            None => schedule,
-        }
+        self.with_jitter(Schedule::from_choices(choices))
     }
 
     /// Runs the scenario once under `schedule`: the failure message, if it failed, and the
@@ -449,11 +560,46 @@ pub struct Failure {
     /// to [`Explore::replay`] that was taken from another version of it, or a scenario that
     /// is not deterministic. The report shows it as a warning line.
     pub replay_mismatch: Option<ReplayMismatch>,
+    /// Set by the systematic search ([`exhaust`]): how far it got, and the failing
+    /// schedule's delays. Its schedule is not shrunk: no schedule with fewer delays fails.
+    pub coverage: Option<Coverage>,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = |s: &Schedule| s.choices().map_or(0, <[u32]>::len);
+        if let Some(coverage) = &self.coverage {
+            let chunk = coverage
+                .chunk
+                .map_or_else(String::new, |(i, n)| format!(" (chunk {i} of {n})"));
+            writeln!(
+                f,
+                "simloop::exhaust{chunk}: the scenario failed under a schedule with {} delay{} \
+                 {}: {}",
+                coverage.failing_delays.unwrap_or(0),
+                if coverage.failing_delays == Some(1) {
+                    ""
+                } else {
+                    "s"
+                },
+                coverage.found_in(),
+                self.message
+            )?;
+            if let Some(mismatch) = &self.replay_mismatch {
+                writeln!(f, "warning: {mismatch}")?;
+            }
+            if let Some(not_reproduced) = &self.not_reproduced {
+                return write!(f, "{not_reproduced}");
+            }
+            writeln!(
+                f,
+                "replay token: {}   (the systematic search's first failing schedule, with \
+                 the fewest delays; replay with Builder::schedule(\"{}\".parse().unwrap()))",
+                self.schedule, self.schedule
+            )?;
+            writeln!(f, "trace of the failing run:")?;
+            return f.write_str(&self.trace);
+        }
         match self.seed {
             Some(seed) => writeln!(
                 f,
@@ -641,6 +787,12 @@ pub fn explore<E: fmt::Display>(
     if let Some(schedule) = &config.replay {
         return replay_pinned(config, schedule.clone(), &mut scenario);
     }
+    if config.exhaustive.is_some() {
+        return exhaust(config, scenario).map(|coverage| Explored {
+            runs: coverage.runs,
+            replay_mismatch: None,
+        });
+    }
     // PCT needs the length of a run to place its change points: measure it once, the same
     // way for every seed range, so a seed always means the same schedule.
     let steps = if config.search.uses_pct() {
@@ -726,6 +878,7 @@ fn investigate<E: fmt::Display>(
         trace: lp.trace().to_string(),
         not_reproduced: Some(not),
         replay_mismatch: lp.replay_mismatch(),
+        coverage: None,
     };
     // A deterministic scenario fails again under the same schedule, word for word.
     let (replay, lp) = config.run_once(found.original.clone(), true, scenario);
@@ -752,6 +905,7 @@ fn investigate<E: fmt::Display>(
             trace: lp.trace().to_string(),
             not_reproduced: None,
             replay_mismatch: lp.replay_mismatch(),
+            coverage: None,
         };
     }
     drop(lp);
@@ -775,6 +929,7 @@ fn investigate<E: fmt::Display>(
         trace: lp.trace().to_string(),
         not_reproduced: None,
         replay_mismatch: lp.replay_mismatch(),
+        coverage: None,
     }
 }
 

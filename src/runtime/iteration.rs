@@ -360,6 +360,18 @@ impl State {
     /// inlined, the compiler tested `remaining` first, a branch that goes either way.
     #[inline(never)]
     pub(super) fn next_item_chosen(&mut self, remaining: usize) -> Option<Ready> {
+        if self.chooser.observes() {
+            // The systematic search's reduction sees each step end and begin.
+            self.step_ends(remaining);
+            let item = self.pick_item(remaining);
+            self.step_begins(item, remaining);
+            return item;
+        }
+        self.pick_item(remaining)
+    }
+
+    /// `next_item_chosen`'s choice: any task step of the batch, or its first callback.
+    fn pick_item(&mut self, remaining: usize) -> Option<Ready> {
         if remaining < 2 {
             return self.ready.pop_front();
         }

@@ -7,6 +7,7 @@ pub(crate) mod context;
 pub(crate) mod core;
 mod diagnose;
 pub(crate) mod event_loop;
+pub(crate) mod footprint;
 pub(crate) mod handle;
 pub(crate) mod iteration;
 mod lookahead;

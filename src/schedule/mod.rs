@@ -5,6 +5,7 @@
 //! the list of choices; a missing choice is 0. The loop asks for a choice only where the
 //! contract leaves room (see [`Schedule`]), and records every choice it took.
 
+pub(crate) mod guided;
 pub(crate) mod rng;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::schedule::guided::{Guide, Guided};
 use crate::schedule::rng::Rng;
 use crate::time::instant::nanos;
 
@@ -41,22 +43,35 @@ use crate::time::instant::nanos;
 pub struct Schedule {
     source: Source,
     jitter: Option<Duration>,
+    /// How many steps the jitter is quantised into: a timer chooses among `jitter_steps + 1`
+    /// levels, 0, max/steps, ..., max.
+    jitter_steps: u32,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum Source {
     Fifo,
-    Random { seed: u64 },
-    Pct { seed: u64, depth: u32, steps: u64 },
+    Random {
+        seed: u64,
+    },
+    Pct {
+        seed: u64,
+        depth: u32,
+        steps: u64,
+    },
     Choices(Vec<u32>),
     Bytes(Vec<u8>),
+    /// The systematic search's schedule: follow a prefix, then the first choice not put to
+    /// sleep (the FIFO one without reduction), recording every decision's options.
+    Guided(Guide),
 }
 
 /// How many steps a PCT schedule assumes a run takes, unless told (`pct_steps`).
 const PCT_STEPS: u64 = 64;
 
-/// How many jitter levels a timer chooses from: 0, max/10, ..., max.
-const JITTER_LEVELS: usize = 11;
+/// How many steps the timer jitter is quantised into unless told: a timer chooses among the
+/// 11 levels 0, max/10, ..., max.
+pub(crate) const JITTER_STEPS: u32 = 10;
 
 impl Schedule {
     /// Everything in FIFO order: the ordering contract, as CPython's asyncio runs it.
@@ -64,6 +79,7 @@ impl Schedule {
     pub const Fifo: Schedule = Schedule {
         source: Source::Fifo,
         jitter: None,
+        jitter_steps: JITTER_STEPS,
     };
 
     /// Uniformly random choices from a generator seeded with `seed`.
@@ -71,6 +87,7 @@ impl Schedule {
         Schedule {
             source: Source::Random { seed },
             jitter: None,
+            jitter_steps: JITTER_STEPS,
         }
     }
 
@@ -99,6 +116,7 @@ impl Schedule {
         Schedule {
             source: Source::Pct { seed, depth, steps },
             jitter: None,
+            jitter_steps: JITTER_STEPS,
         }
     }
 
@@ -110,6 +128,7 @@ impl Schedule {
         Schedule {
             source: Source::Choices(choices),
             jitter: None,
+            jitter_steps: JITTER_STEPS,
         }
     }
 
@@ -119,6 +138,7 @@ impl Schedule {
         Schedule {
             source: Source::Bytes(bytes.to_vec()),
             jitter: None,
+            jitter_steps: JITTER_STEPS,
         }
     }
 
@@ -128,6 +148,40 @@ impl Schedule {
         let max = Duration::from_nanos(nanos(max));
         self.jitter = (!max.is_zero()).then_some(max);
         self
+    }
+
+    /// Quantises the timer jitter into `steps` steps: each timer chooses one of the
+    /// `steps + 1` extra delays `0, max/steps, 2·max/steps, ..., max` (default 10). Fewer
+    /// steps make fewer schedules, which matters to the systematic search
+    /// ([`Explore::exhaustive`](crate::Explore::exhaustive)): with 1 step a timer is either on
+    /// time or `max` late. The replay token carries it (`~<nanos>/<steps>`).
+    ///
+    /// ```
+    /// use simloop::Schedule;
+    /// use std::time::Duration;
+    ///
+    /// let s = Schedule::from_choices(vec![1])
+    ///     .with_timer_jitter(Duration::from_millis(2))
+    ///     .with_jitter_steps(1);
+    /// assert_eq!(s.to_string(), "S1:1~2000000/1");
+    /// assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+    /// ```
+    ///
+    /// # Panics
+    /// If `steps` is 0.
+    pub fn with_jitter_steps(mut self, steps: u32) -> Schedule {
+        assert!(steps > 0, "timer jitter needs at least one step");
+        self.jitter_steps = steps;
+        self
+    }
+
+    /// The systematic search's schedule of one run.
+    pub(crate) fn guided(guide: Guide) -> Schedule {
+        Schedule {
+            source: Source::Guided(guide),
+            jitter: None,
+            jitter_steps: JITTER_STEPS,
+        }
     }
 
     /// True for the FIFO schedule without jitter, which makes no choices at all.
@@ -145,6 +199,7 @@ impl Schedule {
 
     pub(crate) fn chooser(&self) -> Chooser {
         let source = match &self.source {
+            Source::Guided(guide) => Live::Guided(Box::new(Guided::new(guide.clone()))),
             Source::Fifo => Live::Fifo,
             Source::Random { seed } => Live::Random(Rng::new(*seed)),
             Source::Pct { seed, depth, steps } => {
@@ -171,6 +226,7 @@ impl Schedule {
             source,
             taken: Vec::new(),
             jitter: self.jitter,
+            jitter_steps: self.jitter_steps,
             out_of_range: Vec::new(),
         }
     }
@@ -188,6 +244,14 @@ impl Default for Schedule {
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
+            // Never shown to users (the loop reports the choices taken), but say what it is.
+            Source::Guided(guide) => {
+                write!(
+                    f,
+                    "{}",
+                    Schedule::from_choices(guide.prefix.clone()).source_token()
+                )?;
+            }
             Source::Fifo => f.write_str("fifo")?,
             Source::Random { seed } => write!(f, "random:{seed}")?,
             Source::Pct {
@@ -228,8 +292,23 @@ impl fmt::Display for Schedule {
         }
         if let Some(j) = self.jitter {
             write!(f, "~{}", nanos(j))?;
+            if self.jitter_steps != JITTER_STEPS {
+                write!(f, "/{}", self.jitter_steps)?;
+            }
         }
         Ok(())
+    }
+}
+
+impl Schedule {
+    /// The token without its jitter part.
+    fn source_token(&self) -> String {
+        Schedule {
+            source: self.source.clone(),
+            jitter: None,
+            jitter_steps: JITTER_STEPS,
+        }
+        .to_string()
     }
 }
 
@@ -284,9 +363,18 @@ impl FromStr for Schedule {
 
 /// Parses a trimmed token; the error says which part is wrong.
 fn parse_token(s: &str) -> Result<Schedule, String> {
-    let (body, jitter) = match s.split_once('~') {
-        Some((body, j)) => (body, Some(number::<u64>(j)?)),
-        None => (s, None),
+    let (body, jitter, jitter_steps) = match s.split_once('~') {
+        Some((body, j)) => match j.split_once('/') {
+            Some((j, steps)) => {
+                let steps: u32 = number(steps)?;
+                if steps == 0 {
+                    return Err("timer jitter needs at least one step, not 0".to_string());
+                }
+                (body, Some(number::<u64>(j)?), steps)
+            }
+            None => (body, Some(number::<u64>(j)?), JITTER_STEPS),
+        },
+        None => (s, None, JITTER_STEPS),
     };
     let source = if body == "fifo" {
         Source::Fifo
@@ -370,6 +458,7 @@ fn parse_token(s: &str) -> Result<Schedule, String> {
     Ok(Schedule {
         source,
         jitter: jitter.map(Duration::from_nanos),
+        jitter_steps,
     })
 }
 
@@ -404,6 +493,7 @@ pub(crate) struct Chooser {
     source: Live,
     taken: Vec<u32>,
     jitter: Option<Duration>,
+    jitter_steps: u32,
     /// The replayed choices that named an option their decision did not have.
     out_of_range: Vec<OutOfRange>,
 }
@@ -415,6 +505,7 @@ enum Live {
     Pct(Pct),
     Choices(Vec<u32>, usize),
     Bytes(Vec<u8>, usize),
+    Guided(Box<Guided>),
 }
 
 #[derive(Debug)]
@@ -456,6 +547,7 @@ impl Chooser {
                 c
             }
             Live::Bytes(bytes, pos) => choose_index(bytes, pos, n),
+            Live::Guided(g) => g.choose_data(self.taken.len(), n),
         };
         self.taken.push(c as u32);
         c
@@ -464,6 +556,11 @@ impl Chooser {
     /// Which ready item runs next, among `candidates` (the FIFO one first). Recorded like
     /// any choice.
     pub(crate) fn choose_item(&mut self, candidates: &[Candidate]) -> usize {
+        if let Live::Guided(g) = &mut self.source {
+            let c = g.choose_item(self.taken.len(), candidates);
+            self.taken.push(c as u32);
+            return c;
+        }
         let Live::Pct(pct) = &mut self.source else {
             return self.choose(candidates.len());
         };
@@ -500,8 +597,9 @@ impl Chooser {
         match self.jitter {
             None => Duration::ZERO,
             Some(max) => {
-                let level = self.choose(JITTER_LEVELS) as u128;
-                let extra = u128::from(nanos(max)) * level / (JITTER_LEVELS as u128 - 1);
+                let steps = self.jitter_steps as usize;
+                let level = self.choose(steps + 1) as u128;
+                let extra = u128::from(nanos(max)) * level / steps as u128;
                 Duration::from_nanos(extra as u64)
             }
         }
@@ -516,6 +614,21 @@ impl Chooser {
         Schedule {
             source: Source::Choices(choices),
             jitter: self.jitter,
+            jitter_steps: self.jitter_steps,
+        }
+    }
+
+    /// Whether the systematic search's bookkeeping wants to see every step (reduction).
+    #[inline]
+    pub(crate) fn observes(&self) -> bool {
+        matches!(&self.source, Live::Guided(g) if g.guide.reduce)
+    }
+
+    /// The systematic search's bookkeeping, if this is its schedule.
+    pub(crate) fn guided(&mut self) -> Option<&mut Guided> {
+        match &mut self.source {
+            Live::Guided(g) => Some(g),
+            _ => None,
         }
     }
 }
@@ -536,6 +649,7 @@ impl Chooser {
             schedule: Schedule {
                 source: Source::Choices(list.clone()),
                 jitter: self.jitter,
+                jitter_steps: self.jitter_steps,
             },
             decisions: *used,
             unused,

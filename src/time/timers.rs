@@ -591,7 +591,10 @@ mod tests {
             }
         }
         if burst > 0 {
-            assert!(switches >= 20, "{switches} switches between list and buckets");
+            assert!(
+                switches >= 20,
+                "{switches} switches between list and buckets"
+            );
         }
         model.sort_by_key(|&(deadline, seq, _)| (deadline, seq));
         let model: Vec<TimerRef> = model.into_iter().map(|(_, _, t)| t).collect();
