@@ -262,8 +262,15 @@ mod prefetch;
 mod runtime;
 mod slab;
 mod task;
+pub mod testing;
 mod time;
 mod trace;
+
+/// `#[simloop::test]`: a `#[test]` that runs its body on a fresh loop; see
+/// [`testing`] for what it does, and the crate docs' "Getting started".
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use simloop_macros::test;
 
 pub use crate::blocking::{block_for, blocking_cost, set_blocking_cost, spawn_blocking};
 #[cfg(feature = "proptest")]
@@ -294,6 +301,9 @@ pub type Strategy = Search;
 pub use crate::explore::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::runtime::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::task::join::{JoinHandle, TaskId};
+pub use crate::time::clock::{Clock, ClockSleep, SimClock};
+#[cfg(feature = "tokio")]
+pub use crate::time::clock::TokioClock;
 pub use crate::time::instant::Instant;
 pub use crate::time::interval::{interval, Interval, MissedTicks};
 pub use crate::time::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};

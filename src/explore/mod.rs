@@ -176,6 +176,9 @@ pub struct Explore {
     shrink_runs: u32,
     chunk: Option<(u64, u64)>,
     replay: Option<Schedule>,
+    /// Whether `SIMLOOP_SEEDS` overrides the seeds (always, but for `#[simloop::test]`'s
+    /// runner, which reads the variable itself: `testing::check` takes it as a value).
+    seeds_env: bool,
 }
 
 impl Explore {
@@ -190,6 +193,7 @@ impl Explore {
             shrink_runs: 1000,
             chunk: None,
             replay: None,
+            seeds_env: true,
         }
     }
 
@@ -282,7 +286,12 @@ impl Explore {
     /// # Panics
     /// If `SIMLOOP_SEEDS` is set but is not `start..end` with `end > start`.
     pub fn seed_range(&self) -> Range<u64> {
-        let range = match seeds_from_env() {
+        let from_env = if self.seeds_env {
+            seeds_from_env()
+        } else {
+            None
+        };
+        let range = match from_env {
             Some(range) => range,
             None => self.seeds.clone().unwrap_or(0..self.runs),
         };
@@ -290,6 +299,13 @@ impl Explore {
             Some((index, count)) => seed_chunk(range, index, count),
             None => range,
         }
+    }
+
+    /// Takes the seeds as configured, ignoring `SIMLOOP_SEEDS` (whose value the caller has
+    /// already applied).
+    pub(crate) fn ignoring_seeds_env(mut self) -> Explore {
+        self.seeds_env = false;
+        self
     }
 
     fn schedule_for(&self, seed: u64, steps: u64) -> Schedule {
@@ -352,7 +368,7 @@ pub fn seeds_from_env() -> Option<Range<u64>> {
     }
 }
 
-fn parse_seeds(value: &str) -> Result<Range<u64>, String> {
+pub(crate) fn parse_seeds(value: &str) -> Result<Range<u64>, String> {
     let malformed =
         || format!("SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{value}'");
     let (start, end) = value.split_once("..").ok_or_else(malformed)?;
