@@ -301,9 +301,9 @@ pub type Strategy = Search;
 pub use crate::explore::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::runtime::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::task::join::{JoinHandle, TaskId};
-pub use crate::time::clock::{Clock, ClockSleep, SimClock};
 #[cfg(feature = "tokio")]
 pub use crate::time::clock::TokioClock;
+pub use crate::time::clock::{Clock, ClockSleep, SimClock};
 pub use crate::time::instant::Instant;
 pub use crate::time::interval::{interval, Interval, MissedTicks};
 pub use crate::time::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};

@@ -306,7 +306,12 @@ pub fn check<T: TestOutput>(
         Ok(_) => Ok(()),
         Err(failure) => {
             let mut report = format!("simloop test `{name}` failed: {}\n", failure.message);
-            describe_replayed(config, &failure, "failing run, replayed with tracing", &mut report);
+            describe_replayed(
+                config,
+                &failure,
+                "failing run, replayed with tracing",
+                &mut report,
+            );
             Err(report)
         }
     }
@@ -334,9 +339,9 @@ fn traced_run(
         return Ok(());
     };
     let mut report = match replayed {
-        Some(token) => format!(
-            "simloop test `{name}` failed under the replayed schedule {token}: {message}\n"
-        ),
+        Some(token) => {
+            format!("simloop test `{name}` failed under the replayed schedule {token}: {message}\n")
+        }
         None => format!("simloop test `{name}` failed: {message}\n"),
     };
     if let Some(mismatch) = lp.replay_mismatch() {
@@ -414,13 +419,16 @@ fn explore_seeds(
         return Err(report);
     }
     let token = failure.schedule.to_string();
-    let count = |s: &Schedule| s.choices().map_or(0, <[u32]>::len);
+    let choices = |s: &Schedule| match s.choices().map_or(0, <[u32]>::len) {
+        1 => "1 choice".to_string(),
+        n => format!("{n} choices"),
+    };
     report.push_str(&format!(
-        "replay token: {token}   (shrunk from {} choices to {} in {} runs)\n\
+        "replay token: {token}   (shrunk from {} to {} in {} runs)\n\
          pin it as a regression test:\n    {}\n\
          or replay it once: SIMLOOP_REPLAY='{token}' cargo test -- {name} --exact\n",
-        count(&failure.original),
-        count(&failure.schedule),
+        choices(&failure.original),
+        choices(&failure.schedule),
         failure.shrink_runs,
         config.pin_line(&token),
     ));
@@ -477,7 +485,10 @@ mod tests {
     #[test]
     fn pin_lines_keep_the_loop_settings() {
         let config = TestConfig::new("c::t");
-        assert_eq!(config.pin_line("S1:1"), "#[simloop::test(replay = \"S1:1\")]");
+        assert_eq!(
+            config.pin_line("S1:1"),
+            "#[simloop::test(replay = \"S1:1\")]"
+        );
         let config = config.pin_args("time_limit = \"1h\", trace");
         assert_eq!(
             config.pin_line("S1:z2.1"),

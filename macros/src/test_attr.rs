@@ -73,7 +73,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
                      \"{number}s\" (units: {UNITS})"
                 ))
             }
-            other => return Err(format!("`{other}` in `{text}` is not a unit of time (units: {UNITS})")),
+            other => {
+                return Err(format!(
+                    "`{other}` in `{text}` is not a unit of time (units: {UNITS})"
+                ))
+            }
         };
         let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
         if whole.is_empty() && frac.is_empty() || frac.contains('.') {
@@ -119,7 +123,10 @@ fn positive(name: &str, value: &Expr) -> syn::Result<LitInt> {
             }
             Ok(LitInt::new(&n.to_string(), int.span()))
         }
-        other => err(other, format!("`{name}` takes a whole number, e.g. `{name} = 100`")),
+        other => err(
+            other,
+            format!("`{name}` takes a whole number, e.g. `{name} = 100`"),
+        ),
     }
 }
 
@@ -160,7 +167,8 @@ fn search(value: &Expr) -> syn::Result<TokenStream> {
                        depth, defaults to 3: `pct` is `pct(3)`)";
     let (word, depth) = match value {
         Expr::Call(call) => {
-            let word = path_word(&call.func).ok_or_else(|| syn::Error::new_spanned(&call.func, HOW))?;
+            let word =
+                path_word(&call.func).ok_or_else(|| syn::Error::new_spanned(&call.func, HOW))?;
             if call.args.len() != 1 {
                 return err(&call.args, "give one bug depth, e.g. `pct(3)`");
             }
@@ -196,7 +204,11 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
             Some(ident) => ident.to_string(),
             None => return err(path, format!("unknown argument; the arguments are {KNOWN}")),
         };
-        let key = if name == "search" { "strategy" } else { name.as_str() };
+        let key = if name == "search" {
+            "strategy"
+        } else {
+            name.as_str()
+        };
         if let Some(_first) = out.given(key) {
             return err(path, format!("`{name}` is given twice"));
         }
@@ -291,14 +303,16 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
                     }
                 }
             }
-            (Meta::Path(_), "seeds" | "strategy" | "search" | "jitter" | "replay" | "time_limit"
-                | "step_limit" | "panic_policy" | "max_delays") => {
-                return err(path, format!("`{name}` needs a value: `{name} = ...`"))
-            }
-            (Meta::List(list), "trace" | "seeds" | "strategy" | "search" | "jitter" | "replay"
-                | "time_limit" | "step_limit" | "panic_policy") => {
-                return err(list, format!("write `{name} = ...`, not `{name}(...)`"))
-            }
+            (
+                Meta::Path(_),
+                "seeds" | "strategy" | "search" | "jitter" | "replay" | "time_limit" | "step_limit"
+                | "panic_policy" | "max_delays",
+            ) => return err(path, format!("`{name}` needs a value: `{name} = ...`")),
+            (
+                Meta::List(list),
+                "trace" | "seeds" | "strategy" | "search" | "jitter" | "replay" | "time_limit"
+                | "step_limit" | "panic_policy",
+            ) => return err(list, format!("write `{name} = ...`, not `{name}(...)`")),
             _ => {
                 return err(
                     path,
@@ -388,12 +402,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
                     )
                 }
             },
-            _ => return err(&sig.inputs, format!("{SHAPES}: one parameter, `&mut EventLoop`")),
+            _ => {
+                return err(
+                    &sig.inputs,
+                    format!("{SHAPES}: one parameter, `&mut EventLoop`"),
+                )
+            }
         }
     }
 
     let ItemFn {
-        attrs, vis, sig, block, ..
+        attrs,
+        vis,
+        sig,
+        block,
+        ..
     } = input;
     let name = sig.ident.clone();
     let mut inner = sig.clone();
@@ -461,9 +484,15 @@ mod tests {
         assert!(parse_duration("1 sec")
             .unwrap_err()
             .contains("`sec` in `1 sec` is not a unit of time"));
-        assert!(parse_duration("").unwrap_err().contains("is not a duration"));
-        assert!(parse_duration("ms").unwrap_err().contains("is not a duration"));
-        assert!(parse_duration("1.2.3s").unwrap_err().contains("is not a duration"));
+        assert!(parse_duration("")
+            .unwrap_err()
+            .contains("is not a duration"));
+        assert!(parse_duration("ms")
+            .unwrap_err()
+            .contains("is not a duration"));
+        assert!(parse_duration("1.2.3s")
+            .unwrap_err()
+            .contains("is not a duration"));
         assert!(parse_duration("0.5ns")
             .unwrap_err()
             .contains("not a whole number of nanoseconds"));
@@ -475,8 +504,18 @@ mod tests {
     #[test]
     fn misuse_is_an_error_on_the_offending_tokens() {
         let cases: &[(&str, &str, &str, &str)] = &[
-            ("seed = 3", "async fn t() {}", "unknown argument `seed`", "seed"),
-            ("bogus", "async fn t() {}", "unknown argument `bogus`", "bogus"),
+            (
+                "seed = 3",
+                "async fn t() {}",
+                "unknown argument `seed`",
+                "seed",
+            ),
+            (
+                "bogus",
+                "async fn t() {}",
+                "unknown argument `bogus`",
+                "bogus",
+            ),
             (
                 "jitter = \"1 sec\", seeds = 2",
                 "async fn t() {}",
@@ -489,32 +528,72 @@ mod tests {
                 "has no unit",
                 "\"1\"",
             ),
-            ("time_limit = 5", "async fn t() {}", "takes a duration in a string", "5"),
-            ("seeds = 0", "async fn t() {}", "`seeds` must be at least 1", "0"),
-            ("seeds = \"10\"", "async fn t() {}", "takes a whole number", "\"10\""),
-            ("seeds = 2, seeds = 3", "async fn t() {}", "`seeds` is given twice", "seeds"),
+            (
+                "time_limit = 5",
+                "async fn t() {}",
+                "takes a duration in a string",
+                "5",
+            ),
+            (
+                "seeds = 0",
+                "async fn t() {}",
+                "`seeds` must be at least 1",
+                "0",
+            ),
+            (
+                "seeds = \"10\"",
+                "async fn t() {}",
+                "takes a whole number",
+                "\"10\"",
+            ),
+            (
+                "seeds = 2, seeds = 3",
+                "async fn t() {}",
+                "`seeds` is given twice",
+                "seeds",
+            ),
             (
                 "seeds = 2, strategy = dfs",
                 "async fn t() {}",
                 "`strategy` is one of `random`",
                 "dfs",
             ),
-            ("strategy = random", "async fn t() {}", "add `seeds = N`", "strategy"),
-            ("jitter = \"1ms\"", "async fn t() {}", "add `seeds = N`", "jitter"),
+            (
+                "strategy = random",
+                "async fn t() {}",
+                "add `seeds = N`",
+                "strategy",
+            ),
+            (
+                "jitter = \"1ms\"",
+                "async fn t() {}",
+                "add `seeds = N`",
+                "jitter",
+            ),
             (
                 "seeds = 5, replay = \"S1:1\"",
                 "async fn t() {}",
                 "keep one of them",
                 "replay",
             ),
-            ("replay = 1", "async fn t() {}", "replay token in a string", "1"),
+            (
+                "replay = 1",
+                "async fn t() {}",
+                "replay token in a string",
+                "1",
+            ),
             (
                 "panic_policy = ignore",
                 "async fn t() {}",
                 "`panic_policy` is `fail`",
                 "ignore",
             ),
-            ("exhaustive", "async fn t() {}", "is not available yet", "exhaustive"),
+            (
+                "exhaustive",
+                "async fn t() {}",
+                "is not available yet",
+                "exhaustive",
+            ),
             ("trace = 1", "async fn t() {}", "`trace` is a flag", "1"),
             ("seeds", "async fn t() {}", "`seeds` needs a value", "seeds"),
         ];
@@ -570,7 +649,9 @@ mod tests {
              step_limit = 50, trace, panic_policy = report"
                 .parse()
                 .unwrap(),
-            "async fn t() -> Result<(), String> { Ok(()) }".parse().unwrap(),
+            "async fn t() -> Result<(), String> { Ok(()) }"
+                .parse()
+                .unwrap(),
         )
         .unwrap()
         .to_string();
