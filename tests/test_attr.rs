@@ -441,3 +441,62 @@ fn a_passing_run_is_not_traced() {
     .unwrap();
     assert_eq!(traced.get(), Some(true));
 }
+
+// ---- the variables themselves, in a child process --------------------------------------------
+
+/// Runs the ignored test `name` of this binary in a child process with `var=value`; its
+/// success and stdout (where libtest prints a failed test's panic).
+fn child(name: &str, var: &str, value: &str) -> (bool, String) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--test-threads=1"])
+        .env_remove("SIMLOOP_SEEDS")
+        .env_remove("SIMLOOP_REPLAY")
+        .env(var, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), stdout)
+}
+
+#[simloop::test]
+#[ignore = "run by simloop_replay_in_the_environment_replays_a_plain_test, in a child process"]
+async fn child_lost_update() {
+    lost_update().await;
+}
+
+#[test]
+fn simloop_replay_in_the_environment_replays_a_plain_test() {
+    let (passed, stdout) = child("child_lost_update", "SIMLOOP_REPLAY", "S1:1");
+    assert!(!passed);
+    assert!(
+        stdout.contains(
+            "simloop test `child_lost_update` failed under the replayed schedule S1:1 (from \
+             SIMLOOP_REPLAY)"
+        ),
+        "{stdout}"
+    );
+    let (passed, _) = child("child_lost_update", "SIMLOOP_REPLAY", "S1:0");
+    assert!(passed);
+}
+
+static CHILD_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fails from its 7th run on: only a range longer than its own 3 seeds gets there.
+#[simloop::test(seeds = 3, strategy = random)]
+#[ignore = "run by simloop_seeds_in_the_environment_widens_an_exploration, in a child process"]
+async fn child_fails_late() {
+    let run = CHILD_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    assert!(run < 7, "fails from its 7th run on");
+}
+
+#[test]
+fn simloop_seeds_in_the_environment_widens_an_exploration() {
+    let (passed, stdout) = child("child_fails_late", "SIMLOOP_SEEDS", "0..3");
+    assert!(passed, "{stdout}");
+    let (passed, stdout) = child("child_fails_late", "SIMLOOP_SEEDS", "40..60");
+    assert!(!passed);
+    assert!(
+        stdout.contains("(run 7 of seeds 40..60 (SIMLOOP_SEEDS)): the main future panicked"),
+        "{stdout}"
+    );
+}
