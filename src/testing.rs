@@ -58,6 +58,56 @@
 //! assert!(report.contains("#[simloop::test(replay = \"S1:1\")]"), "{report}");
 //! ```
 
+//!
+//! ## Misuse does not compile
+//!
+//! The attribute checks its arguments and the function at compile time, with the error on
+//! the offending tokens (`simloop-macros`' unit tests pin each message and where it points).
+//! An unknown argument:
+//!
+//! ```compile_fail
+//! #[simloop::test(seed = 3)] // error: unknown argument `seed`; the arguments are ...
+//! async fn t() {}
+//! # fn main() {}
+//! ```
+//!
+//! A duration that does not parse:
+//!
+//! ```compile_fail
+//! #[simloop::test(time_limit = "1 hour")] // error: `hour` in `1 hour` is not a unit of time
+//! async fn t() {}
+//! # fn main() {}
+//! ```
+//!
+//! A function that is neither `async` nor takes the loop:
+//!
+//! ```compile_fail
+//! #[simloop::test] // error: ... add `async`, or take the loop as the parameter
+//! fn t() {}
+//! # fn main() {}
+//! ```
+//!
+//! A generic function:
+//!
+//! ```compile_fail
+//! #[simloop::test] // error: a #[simloop::test] cannot be generic
+//! async fn t<T: Default>() {}
+//! # fn main() {}
+//! ```
+//!
+//! And, for contrast, what compiles:
+//!
+//! ```
+//! #[simloop::test(seeds = 20, strategy = pct(2), jitter = "1ms", time_limit = "1h")]
+//! async fn explored() {}
+//!
+//! #[simloop::test(replay = "S1:z2.1", step_limit = 10_000, panic_policy = report, trace)]
+//! fn pinned(lp: &mut simloop::EventLoop) -> Result<(), simloop::LoopError> {
+//!     lp.run()
+//! }
+//! # fn main() {}
+//! ```
+
 use std::fmt;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -221,7 +271,7 @@ impl TestEnv {
 /// with `Debug`, as `#[test]` prints it).
 #[diagnostic::on_unimplemented(
     message = "a #[simloop::test] returns `()` or `Result<(), E>` with `E: Debug`, not `{Self}`",
-    label = "this is what the test returns"
+    label = "the test function returns `{Self}`"
 )]
 pub trait TestOutput {
     /// `Err` with the failure's text if the output is a failure.

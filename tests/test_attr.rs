@@ -219,7 +219,7 @@ fn marks_then_fails(n: u32) -> impl Fn(&mut EventLoop) -> Result<(), LoopError> 
     move |lp| {
         lp.run_until_complete(async move {
             for i in 0..n {
-                simloop::mark(&format!("step {i}"));
+                simloop::mark(format!("step {i}"));
                 sleep(Duration::from_millis(1)).await;
             }
             panic!("gave up after {n} steps");
