@@ -16,12 +16,12 @@ use crate::Instant;
 pub type ClockSleep = Pin<Box<dyn Future<Output = ()>>>;
 
 /// A source of time for a component that takes its clock as a parameter, so that the same
-/// code runs on a real runtime in production ([`TokioClock`], behind feature `tokio`) and on
+/// code runs on a real runtime in production (`TokioClock`, behind feature `tokio`) and on
 /// simloop's virtual clock in tests ([`SimClock`]).
 ///
 /// Time is a [`Duration`] since the clock's epoch, a plain `std` type: the component needs
 /// no instant type of either runtime. [`SimClock`]'s epoch is the loop's (so `now()` is
-/// [`simloop::now()`](crate::now)`.as_duration()`); [`TokioClock`]'s is the moment it was
+/// [`simloop::now()`](crate::now)`.as_duration()`); `TokioClock`'s is the moment it was
 /// made. The trait is object-safe: a component may hold an `Rc<dyn Clock>`, and `Rc`, `Arc`,
 /// `Box` and references of a clock are clocks too.
 ///
