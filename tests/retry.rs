@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use simloop::{EventLoop, Instant};
+use simloop::EventLoop;
 
-use retry::{Clock, GaveUp, Policy, Reason, Retry, SimClock};
+use retry::{GaveUp, Policy, Reason, Retry, SimClock};
 
 /// What a run produced: attempt start instants and the outcome's instant (in nanoseconds),
 /// the outcome (the successful attempt's number, or the error, whose `last_error` is the
@@ -266,11 +266,15 @@ fn an_attempt_answering_exactly_at_the_deadline_counts() {
     );
 }
 
+#[cfg(feature = "macros")]
 /// Two clients at once on one loop, the clock behind an `Rc<dyn Clock>`: their timers fall
 /// due at the same instants, and under every explored interleaving each keeps the schedule
 /// it has alone.
 #[simloop::test(seeds = 30)]
 async fn two_clients_keep_their_schedules_under_any_interleaving() {
+    use retry::Clock;
+    use simloop::Instant;
+
     let clock: Rc<dyn Clock> = Rc::new(SimClock);
     let log = Rc::new(RefCell::new(Vec::new()));
     let client = |name: &'static str, failures: u32| {

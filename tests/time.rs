@@ -317,6 +317,7 @@ fn timeout_lets_a_future_ready_exactly_at_the_deadline_win() {
     assert_eq!(lp.time(), at_secs(2));
 }
 
+#[cfg(feature = "macros")]
 #[simloop::test]
 async fn timeout_elapses_when_the_inner_future_is_ready_only_an_iteration_later() {
     let (tx, rx) = oneshot::channel::<u32>();
@@ -388,6 +389,7 @@ fn interval_first_tick_is_one_period_after_the_first_poll() {
     assert_eq!(ticks, ["10.5s at 10.5s", "11s at 11s", "11.5s at 11.5s"]);
 }
 
+#[cfg(feature = "macros")]
 #[simloop::test]
 async fn interval_works_with_stream_combinators() {
     let fast = interval(secs(1));
