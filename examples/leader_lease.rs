@@ -36,9 +36,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-#[path = "support/clock.rs"]
-mod clock;
-pub use clock::{Clock, SimClock};
+pub use simloop::{Clock, SimClock};
 
 /// What the store holds, as a reply to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! A token-bucket rate limiter, tested on simloop's virtual clock.
 //!
 //! The component ([`TokenBucket`]) is ordinary library code: its API holds no simloop
-//! types. It reads time through the small [`Clock`] trait, so production code would pass a
-//! clock over its runtime's timers while tests pass [`SimClock`], the simloop
-//! implementation, and check exact permit instants in microseconds of real time.
+//! types. It reads time through simloop's small [`Clock`] trait, so production code passes a
+//! clock over its runtime's timers (`simloop::TokioClock`, feature `tokio`) while tests pass
+//! [`SimClock`], the simloop implementation, and check exact permit instants in
+//! microseconds of real time.
 //!
 //! `main` runs [`demo`]: bursts of requests against a bucket of 3 permits refilled every
 //! 500 ms, printing when each request arrives and when it is permitted, at its virtual
@@ -19,9 +20,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-#[path = "support/clock.rs"]
-mod clock;
-pub use clock::{Clock, SimClock};
+pub use simloop::{Clock, SimClock};
 
 /// A token bucket: holds at most `capacity` tokens, starts full, and gains one token every
 /// `interval` (on a fixed grid counted from its creation; a token that arrives when the
@@ -80,8 +79,7 @@ impl<C: Clock> TokenBucket<C> {
             let ticks = u32::try_from(-state.tokens).expect("fewer than 2^32 waiters");
             state.refilled_to + self.interval * ticks
         };
-        let now = self.clock.now();
-        self.clock.sleep(ready_at.saturating_sub(now)).await;
+        self.clock.sleep_until(ready_at).await;
     }
 
     /// Takes a permit if a token is free now and nobody is waiting for one.
@@ -161,7 +159,7 @@ pub fn demo() -> Vec<String> {
     let log = Log::default();
     let mut lp = simloop::EventLoop::new();
     let bucket = Rc::new(lp.enter(|| TokenBucket::new(SimClock, 3, Duration::from_millis(500))));
-    let at_ms = |ms: u64| simloop::Instant::from_nanos(ms * 1_000_000);
+    let at_ms = simloop::Instant::from_millis;
     let bursts: [(u64, &[&str]); 2] = [
         (0, &["r1", "r2", "r3", "r4", "r5"]),
         (4000, &["r6", "r7", "r8", "r9"]),

@@ -2,10 +2,11 @@
 //!
 //! The component ([`Retry`]) retries an async operation with exponential backoff and
 //! jitter, under an overall deadline. It is ordinary library code: its API holds no simloop
-//! types. It reads time through the small [`Clock`] trait and draws jitter from a plain
-//! `FnMut() -> u64` (here a seeded [`XorShift64`]), so production code would pass a clock
-//! over its runtime's timers while tests pass [`SimClock`], the simloop implementation, and
-//! run years of backoff in microseconds, with the same instants on every run.
+//! types. It reads time through simloop's small [`Clock`] trait and draws jitter from a
+//! plain `FnMut() -> u64` (here a seeded [`XorShift64`]), so production code passes a clock
+//! over its runtime's timers (`simloop::TokioClock`, feature `tokio`) while tests pass
+//! [`SimClock`], the simloop implementation, and run years of backoff in microseconds, with
+//! the same instants on every run.
 //!
 //! `main` runs [`demo`]: two clients against flaky servers, one that recovers before the
 //! deadline and one that does not, printing every event at its virtual instant.
@@ -23,9 +24,7 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 
-#[path = "support/clock.rs"]
-mod clock;
-pub use clock::{Clock, SimClock};
+pub use simloop::{Clock, SimClock};
 
 /// The retry policy.
 ///
@@ -148,7 +147,7 @@ impl<C: Clock, R: FnMut() -> u64> Retry<C, R> {
             // The attempt is polled first, so one that completes exactly at the deadline
             // counts.
             let attempt = pin!(op(attempts));
-            match select(attempt, self.clock.sleep(deadline - now)).await {
+            match select(attempt, self.clock.sleep_until(deadline)).await {
                 Either::Left((Ok(value), _)) => return Ok(value),
                 Either::Left((Err(e), _)) => last_error = Some(e),
                 Either::Right(((), _abandoned)) => {

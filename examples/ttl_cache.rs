@@ -1,10 +1,11 @@
 //! A cache whose entries expire after a time to live (TTL), tested on simloop's virtual clock.
 //!
-//! The component, [`TtlCache`], knows nothing about simloop: it reads time and sleeps through
-//! the small [`Clock`] trait defined here, so the same code runs on a real runtime with a
-//! wall-clock implementation. [`SimClock`] is the simloop adapter: `now()` is the loop's
-//! virtual instant and `sleep` is [`simloop::sleep`], so a test that waits two hours for an
-//! entry to expire takes microseconds, and prints the same instants on every run.
+//! The component, [`TtlCache`], knows nothing about simloop's loop: it reads time and sleeps
+//! through simloop's small [`Clock`] trait, so the same code runs on a real runtime with a
+//! wall-clock implementation (`simloop::TokioClock`, feature `tokio`). [`SimClock`] is the
+//! simloop adapter: `now()` is the loop's virtual instant and `sleep` is
+//! [`simloop::sleep`], so a test that waits two hours for an entry to expire takes
+//! microseconds, and prints the same instants on every run.
 //!
 //! Expiry is exact: an entry inserted at instant `t` with TTL `d` is visible at every instant
 //! `< t + d` and gone at every instant `>= t + d` (a TTL of zero stores nothing visible).
@@ -24,9 +25,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-#[path = "support/clock.rs"]
-mod clock;
-pub use clock::{Clock, SimClock};
+pub use simloop::{Clock, SimClock};
 
 /// The result of [`TtlCache::lookup`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,121 @@
 //! `sleep`, `run_until_complete`) run in microseconds and produce the same events, at the
 //! same virtual instants, on every run.
 //!
-//! ## A first test
+//! ## Getting started
+//!
+//! Add simloop to the tests' dependencies (the `macros` feature, on by default, brings the
+//! `#[simloop::test]` attribute):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! simloop = "0.1"
+//! ```
+//!
+//! A component that takes its clock as a parameter ([`Clock`]) also needs simloop in
+//! production; there it runs on tokio's clock (`TokioClock`, feature `tokio`):
+//!
+//! ```toml
+//! [dependencies]
+//! simloop = { version = "0.1", default-features = false, features = ["tokio"] }
+//! ```
+//!
+//! `#[simloop::test]` turns an `async fn` into a `#[test]` that runs it on a fresh loop: the
+//! clock starts at zero and jumps from timer to timer, so the hour below takes microseconds.
+//! A [`LoopError`] (here, a stall would be one), an `Err` or a panic fails the test, with the
+//! error and the last lines of the loop's trace. The component gets [`SimClock`], the
+//! running loop's clock:
+//!
+//! ```
+//! use simloop::{Clock, Instant, SimClock};
+//! use std::time::Duration;
+//!
+//! /// A session that expires after an hour without activity.
+//! struct Session<C: Clock> {
+//!     clock: C,
+//!     last_seen: Duration,
+//! }
+//!
+//! impl<C: Clock> Session<C> {
+//!     fn new(clock: C) -> Self {
+//!         let last_seen = clock.now();
+//!         Session { clock, last_seen }
+//!     }
+//!     fn touch(&mut self) {
+//!         self.last_seen = self.clock.now();
+//!     }
+//!     fn expired(&self) -> bool {
+//!         self.clock.now() - self.last_seen >= Duration::from_secs(3600)
+//!     }
+//! }
+//!
+//! #[simloop::test]
+//! async fn a_session_expires_an_hour_after_its_last_touch() {
+//!     let mut session = Session::new(SimClock);
+//!     simloop::sleep(Duration::from_secs(1800)).await;
+//!     session.touch();
+//!     simloop::sleep(Duration::from_secs(3599)).await;
+//!     assert!(!session.expired());
+//!     simloop::sleep(Duration::from_secs(1)).await;
+//!     assert!(session.expired());
+//!     assert_eq!(simloop::now(), Instant::from_secs(5400));
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! On a `fn` that takes the loop, the test drives it itself, asyncio style:
+//!
+//! ```
+//! use simloop::EventLoop;
+//! use std::time::Duration;
+//!
+//! #[simloop::test]
+//! fn callbacks_run_in_deadline_order(lp: &mut EventLoop) {
+//!     let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+//!     for (name, ms) in [("b", 20), ("a", 10)] {
+//!         let order = order.clone();
+//!         lp.call_later(Duration::from_millis(ms), move || order.borrow_mut().push(name));
+//!     }
+//!     lp.run().unwrap();
+//!     assert_eq!(*order.borrow(), ["a", "b"]);
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! One FIFO run shows one interleaving. `seeds = N` explores `N` schedules (see "Exploring
+//! schedules" below); a failure comes back shrunk, with the line to paste to pin it, e.g.
+//! `#[simloop::test(replay = "S1:1")]`:
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//!
+//! #[simloop::test(seeds = 100)]
+//! async fn two_increments_make_two() {
+//!     let counter = Rc::new(Cell::new(0));
+//!     let tasks: Vec<_> = (0..2)
+//!         .map(|_| {
+//!             let c = counter.clone();
+//!             simloop::spawn(async move {
+//!                 let seen = c.get();
+//!                 c.set(seen + 1); // no await in between: no other task can interleave
+//!             })
+//!         })
+//!         .collect();
+//!     for task in tasks {
+//!         task.await.unwrap();
+//!     }
+//!     assert_eq!(counter.get(), 2);
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! The attribute's arguments (`seeds`, `strategy`, `jitter`, `replay`, `time_limit`,
+//! `step_limit`, `trace`, `panic_policy`) and the `SIMLOOP_SEEDS`/`SIMLOOP_REPLAY` variables
+//! are described in [`testing`], the module the attribute calls.
+//!
+//! ## A first test, by hand
+//!
+//! Without the attribute, a test builds a loop and runs a future to completion:
 //!
 //! ```
 //! use simloop::{sleep, EventLoop};
@@ -124,8 +238,8 @@
 //! ```
 //!
 //! The examples (`cargo run --example retry`, `rate_limiter`, `ttl_cache`, `leader_lease`)
-//! show how to structure real components so they run on simloop in tests: they take a sleep
-//! function or a small clock trait instead of calling a runtime directly.
+//! show how to structure real components so they run on simloop in tests: they take a
+//! [`Clock`] (or a sleep function) instead of calling a runtime directly.
 //!
 //! ## Errors instead of hangs
 //!
@@ -263,8 +377,15 @@ mod runtime;
 mod schedule;
 mod slab;
 mod task;
+pub mod testing;
 mod time;
 mod trace;
+
+/// `#[simloop::test]`: a `#[test]` that runs its body on a fresh loop; see
+/// [`testing`] for what it does, and the crate docs' "Getting started".
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use simloop_macros::test;
 
 pub use crate::blocking::{block_for, blocking_cost, set_blocking_cost, spawn_blocking};
 #[cfg(feature = "proptest")]
@@ -309,6 +430,9 @@ pub type Strategy = Search;
 pub use crate::runtime::handle::{CallbackHandle, Handle, TimerHandle};
 pub use crate::schedule::{OutOfRange, ParseScheduleError, ReplayMismatch, Schedule};
 pub use crate::task::join::{JoinError, JoinHandle, TaskId};
+#[cfg(feature = "tokio")]
+pub use crate::time::clock::TokioClock;
+pub use crate::time::clock::{Clock, ClockSleep, SimClock};
 pub use crate::time::instant::Instant;
 pub use crate::time::interval::{interval, Interval, MissedTicks};
 pub use crate::time::sleep::{sleep, sleep_until, yield_now, Sleep, YieldNow};

@@ -454,6 +454,40 @@ fn an_empty_seed_range_in_the_environment_is_an_error() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The same, as #[simloop::test]s
+// ---------------------------------------------------------------------------------------
+
+#[cfg(feature = "macros")]
+/// The exploration of `a_before_b`, as a test: its report is the one `explore` gives, plus
+/// the line that pins the failure (see `tests/test_attr.rs`).
+#[simloop::test(seeds = 10, strategy = random)]
+#[should_panic(expected = "pin it as a regression test:\n    #[simloop::test(replay = \"S1:1\")]")]
+fn a_before_b_explored(lp: &mut EventLoop) -> Result<(), String> {
+    a_before_b(lp)
+}
+
+#[cfg(feature = "macros")]
+/// That line, pasted: the failing schedule, every time.
+#[simloop::test(replay = "S1:1")]
+#[should_panic(
+    expected = "failed under the replayed schedule S1:1 (from the `replay` argument): Error: \"b ran first\""
+)]
+fn a_before_b_pinned(lp: &mut EventLoop) -> Result<(), String> {
+    a_before_b(lp)
+}
+
+#[cfg(feature = "macros")]
+/// Tasks that only append to their own log commute: every schedule passes.
+#[simloop::test(seeds = 50, strategy = pct(2))]
+fn tasks_that_commute_pass_under_every_schedule(lp: &mut EventLoop) -> Result<(), String> {
+    let polls = first_polls(lp, &['a', 'b', 'c'])?;
+    let mut sorted: Vec<char> = polls.chars().collect();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ['a', 'b', 'c']);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // Beside proptest
 // ---------------------------------------------------------------------------------------
 

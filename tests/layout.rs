@@ -21,6 +21,10 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("schedule", &["time"]),
     ("slab", &["prefetch"]),
     ("task", &["prefetch", "runtime", "slab"]),
+    (
+        "testing",
+        &["error", "explore", "runtime", "schedule", "task"],
+    ),
     ("time", &["runtime", "slab"]),
     ("trace", &["task", "time"]),
 ];

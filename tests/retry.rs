@@ -266,6 +266,51 @@ fn an_attempt_answering_exactly_at_the_deadline_counts() {
     );
 }
 
+#[cfg(feature = "macros")]
+/// Two clients at once on one loop, the clock behind an `Rc<dyn Clock>`: their timers fall
+/// due at the same instants, and under every explored interleaving each keeps the schedule
+/// it has alone.
+#[simloop::test(seeds = 30)]
+async fn two_clients_keep_their_schedules_under_any_interleaving() {
+    use retry::Clock;
+    use simloop::Instant;
+
+    let clock: Rc<dyn Clock> = Rc::new(SimClock);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let client = |name: &'static str, failures: u32| {
+        let (clock, log) = (clock.clone(), log.clone());
+        simloop::spawn(async move {
+            let mut client = Retry::new(clock, policy(1000, 60_000, 0, 100_000), || 0);
+            client
+                .run(|attempt| {
+                    log.borrow_mut().push((name, attempt, simloop::now()));
+                    async move {
+                        if attempt <= failures {
+                            Err(attempt)
+                        } else {
+                            Ok(attempt)
+                        }
+                    }
+                })
+                .await
+        })
+    };
+    let (a, b) = (client("a", 3), client("b", 2));
+    assert_eq!(a.await.unwrap(), Ok(4));
+    assert_eq!(b.await.unwrap(), Ok(3));
+    assert_eq!(simloop::now(), Instant::from_secs(7));
+    let of = |who| {
+        let log = log.borrow();
+        log.iter()
+            .filter(|(name, _, _)| *name == who)
+            .map(|&(_, attempt, at)| (attempt, at))
+            .collect::<Vec<_>>()
+    };
+    let at = Instant::from_secs;
+    assert_eq!(of("a"), [(1, at(0)), (2, at(1)), (3, at(3)), (4, at(7))]);
+    assert_eq!(of("b"), [(1, at(0)), (2, at(1)), (3, at(3))]);
+}
+
 #[test]
 fn the_client_stops_after_max_attempts_without_drawing_another_delay() {
     let policy = Policy {

@@ -91,6 +91,50 @@ fn instant_arithmetic_with_durations_saturates() {
 }
 
 #[test]
+fn instant_converts_from_units_and_to_and_from_durations() {
+    assert_eq!(Instant::from_secs(2), Instant::from_nanos(2_000_000_000));
+    assert_eq!(
+        Instant::from_millis(2500),
+        Instant::from_nanos(2_500_000_000)
+    );
+    assert_eq!(Instant::from_micros(7), Instant::from_nanos(7_000));
+    assert_eq!(Instant::from_secs(0), Instant::ZERO);
+    // Past u64::MAX nanoseconds: saturated, as a deadline is.
+    assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
+    assert_eq!(Instant::from_millis(u64::MAX), Instant::MAX);
+    assert_eq!(Instant::from_micros(u64::MAX), Instant::MAX);
+    assert_eq!(
+        Instant::from_secs(18_446_744_073),
+        Instant::from_nanos(18_446_744_073_000_000_000)
+    );
+    assert_eq!(Instant::from_secs(18_446_744_074), Instant::MAX);
+
+    // As a Duration since the epoch, and back.
+    assert_eq!(at_ms(1500).as_duration(), ms(1500));
+    assert_eq!(Duration::from(at_ms(1500)), ms(1500));
+    assert_eq!(Instant::from_duration(ms(1500)), at_ms(1500));
+    assert_eq!(Instant::MAX.as_duration(), Duration::from_nanos(u64::MAX));
+    assert_eq!(Instant::from_duration(Duration::MAX), Instant::MAX);
+    for t in [
+        Instant::ZERO,
+        Instant::from_nanos(1),
+        at_ms(1500),
+        Instant::MAX,
+    ] {
+        assert_eq!(Instant::from_duration(t.as_duration()), t);
+        assert_eq!(t.as_duration(), t - Instant::ZERO);
+    }
+
+    // Duration + Instant, as Instant + Duration (saturating too).
+    assert_eq!(secs(1) + at_ms(500), at_ms(1500));
+    assert_eq!(secs(1) + at_ms(500), at_ms(500) + secs(1));
+    assert_eq!(Duration::MAX + Instant::ZERO, Instant::MAX);
+    // Usable in const context.
+    const START: Instant = Instant::from_millis(250);
+    assert_eq!(START.as_duration(), ms(250));
+}
+
+#[test]
 fn instant_displays_seconds_with_the_digits_needed() {
     assert_eq!(Instant::ZERO.to_string(), "0s");
     assert_eq!(at_ms(2500).to_string(), "2.5s");
@@ -273,27 +317,22 @@ fn timeout_lets_a_future_ready_exactly_at_the_deadline_win() {
     assert_eq!(lp.time(), at_secs(2));
 }
 
-#[test]
-fn timeout_elapses_when_the_inner_future_is_ready_only_an_iteration_later() {
-    let mut lp = EventLoop::new();
-    let out = lp
-        .run_until_complete(async {
-            let (tx, rx) = oneshot::channel::<u32>();
-            let mut t = timeout(secs(1), rx);
-            poll_once(&mut t).await; // sets the deadline at 1 s
-                                     // At 1 s, but one iteration after the deadline's timer fired.
-            simloop::call_later(secs(1), move || {
-                simloop::call_soon(move || {
-                    let _ = tx.send(9);
-                });
-            });
-            t.await
-        })
-        .unwrap();
-    let err = out.unwrap_err();
+#[cfg(feature = "macros")]
+#[simloop::test]
+async fn timeout_elapses_when_the_inner_future_is_ready_only_an_iteration_later() {
+    let (tx, rx) = oneshot::channel::<u32>();
+    let mut t = timeout(secs(1), rx);
+    poll_once(&mut t).await; // sets the deadline at 1 s
+                             // At 1 s, but one iteration after the deadline's timer fired.
+    simloop::call_later(secs(1), move || {
+        simloop::call_soon(move || {
+            let _ = tx.send(9);
+        });
+    });
+    let err = t.await.unwrap_err();
     assert_eq!(err.deadline(), at_secs(1));
     assert_eq!(err.to_string(), "the deadline of 1s passed first");
-    assert_eq!(lp.time(), at_secs(1));
+    assert_eq!(simloop::now(), at_secs(1));
 }
 
 #[test]
@@ -350,30 +389,25 @@ fn interval_first_tick_is_one_period_after_the_first_poll() {
     assert_eq!(ticks, ["10.5s at 10.5s", "11s at 11s", "11.5s at 11.5s"]);
 }
 
-#[test]
-fn interval_works_with_stream_combinators() {
-    let mut lp = EventLoop::new();
-    let (a, b) = lp
-        .run_until_complete(async {
-            let fast = interval(secs(1));
-            let slow = interval(secs(3));
-            let zipped: Vec<(Instant, Instant)> = fast.zip(slow).take(2).collect().await;
-            let evens: Vec<Instant> = interval(secs(1))
-                .enumerate()
-                .filter(|(i, _)| std::future::ready(i % 2 == 0))
-                .map(|(_, t)| t)
-                .take(3)
-                .collect()
-                .await;
-            (zipped, evens)
-        })
-        .unwrap();
+#[cfg(feature = "macros")]
+#[simloop::test]
+async fn interval_works_with_stream_combinators() {
+    let fast = interval(secs(1));
+    let slow = interval(secs(3));
+    let zipped: Vec<(Instant, Instant)> = fast.zip(slow).take(2).collect().await;
     assert_eq!(
-        a,
+        zipped,
         [(at_secs(1), at_secs(3)), (at_secs(2), at_secs(6))],
         "zip waits for both; the fast stream's missed tick comes in a burst"
     );
-    assert_eq!(b, [at_secs(7), at_secs(9), at_secs(11)]);
+    let evens: Vec<Instant> = interval(secs(1))
+        .enumerate()
+        .filter(|(i, _)| std::future::ready(i % 2 == 0))
+        .map(|(_, t)| t)
+        .take(3)
+        .collect()
+        .await;
+    assert_eq!(evens, [at_secs(7), at_secs(9), at_secs(11)]);
 }
 
 /// Ticks an interval of 1 s with `missed`; a callback at 1.5 s blocks the loop for 3 s.

@@ -179,6 +179,9 @@ pub struct Explore {
     jitter_steps: Option<u32>,
     /// Set by [`Explore::exhaustive`]: the systematic search.
     exhaustive: Option<exhaustive::Settings>,
+    /// Whether `SIMLOOP_SEEDS` overrides the seeds (always, but for `#[simloop::test]`'s
+    /// runner, which reads the variable itself: `testing::check` takes it as a value).
+    seeds_env: bool,
 }
 
 impl Explore {
@@ -195,6 +198,7 @@ impl Explore {
             replay: None,
             jitter_steps: None,
             exhaustive: None,
+            seeds_env: true,
         }
     }
 
@@ -399,7 +403,12 @@ impl Explore {
     /// # Panics
     /// If `SIMLOOP_SEEDS` is set but is not `start..end` with `end > start`.
     pub fn seed_range(&self) -> Range<u64> {
-        let range = match seeds_from_env() {
+        let from_env = if self.seeds_env {
+            seeds_from_env()
+        } else {
+            None
+        };
+        let range = match from_env {
             Some(range) => range,
             None => self.seeds.clone().unwrap_or(0..self.runs),
         };
@@ -407,6 +416,13 @@ impl Explore {
             Some((index, count)) => seed_chunk(range, index, count),
             None => range,
         }
+    }
+
+    /// Takes the seeds as configured, ignoring `SIMLOOP_SEEDS` (whose value the caller has
+    /// already applied).
+    pub(crate) fn ignoring_seeds_env(mut self) -> Explore {
+        self.seeds_env = false;
+        self
     }
 
     fn schedule_for(&self, seed: u64, steps: u64) -> Schedule {
@@ -461,7 +477,7 @@ pub fn seeds_from_env() -> Option<Range<u64>> {
     }
 }
 
-fn parse_seeds(value: &str) -> Result<Range<u64>, String> {
+pub(crate) fn parse_seeds(value: &str) -> Result<Range<u64>, String> {
     let malformed =
         || format!("SIMLOOP_SEEDS must look like 'start..end' (e.g. 0..1000), not '{value}'");
     let (start, end) = value.split_once("..").ok_or_else(malformed)?;

@@ -39,9 +39,66 @@ impl Instant {
         Instant(nanos)
     }
 
+    /// The instant `micros` microseconds after the epoch, saturating at [`Instant::MAX`].
+    pub const fn from_micros(micros: u64) -> Instant {
+        Instant(micros.saturating_mul(1_000))
+    }
+
+    /// The instant `millis` milliseconds after the epoch, saturating at [`Instant::MAX`].
+    ///
+    /// ```
+    /// use simloop::Instant;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Instant::from_millis(1500), Instant::ZERO + Duration::from_millis(1500));
+    /// assert_eq!(Instant::from_millis(1500).to_string(), "1.5s");
+    /// ```
+    pub const fn from_millis(millis: u64) -> Instant {
+        Instant(millis.saturating_mul(1_000_000))
+    }
+
+    /// The instant `secs` seconds after the epoch, saturating at [`Instant::MAX`].
+    pub const fn from_secs(secs: u64) -> Instant {
+        Instant(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// The instant `d` after the epoch, saturating at [`Instant::MAX`] (as `Instant::ZERO + d`
+    /// does). The inverse of [`as_duration`](Instant::as_duration) for every instant but
+    /// [`Instant::MAX`].
+    ///
+    /// ```
+    /// use simloop::Instant;
+    /// use std::time::Duration;
+    ///
+    /// let t = Instant::from_duration(Duration::from_micros(2_500_000));
+    /// assert_eq!(t, Instant::from_millis(2500));
+    /// assert_eq!(t.as_duration(), Duration::from_millis(2500));
+    /// ```
+    pub const fn from_duration(d: Duration) -> Instant {
+        let nanos = d.as_nanos();
+        if nanos > u64::MAX as u128 {
+            Instant::MAX
+        } else {
+            Instant(nanos as u64)
+        }
+    }
+
     /// Nanoseconds since the epoch.
     pub const fn as_nanos(self) -> u64 {
         self.0
+    }
+
+    /// Time since the epoch, as a [`Duration`]: the same as `self - Instant::ZERO`, for
+    /// components that keep time as a `Duration` (see [`Clock`](crate::Clock)).
+    ///
+    /// ```
+    /// use simloop::Instant;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Instant::from_secs(90).as_duration(), Duration::from_secs(90));
+    /// ```
+    pub const fn as_duration(self) -> Duration {
+        Duration::from_nanos(self.0)
     }
 
     /// Seconds since the epoch, for display and arithmetic outside the loop.
@@ -106,6 +163,28 @@ impl Sub<Duration> for Instant {
 impl SubAssign<Duration> for Instant {
     fn sub_assign(&mut self, d: Duration) {
         *self = *self - d;
+    }
+}
+
+/// `d + t` is `t + d`: saturates at [`Instant::MAX`].
+///
+/// ```
+/// use simloop::Instant;
+/// use std::time::Duration;
+///
+/// assert_eq!(Duration::from_secs(1) + Instant::from_millis(500), Instant::from_millis(1500));
+/// ```
+impl Add<Instant> for Duration {
+    type Output = Instant;
+    fn add(self, t: Instant) -> Instant {
+        t.saturating_add(self)
+    }
+}
+
+/// [`Instant::as_duration`]: the time since the epoch.
+impl From<Instant> for Duration {
+    fn from(t: Instant) -> Duration {
+        t.as_duration()
     }
 }
 

@@ -1,6 +1,7 @@
-//! Virtual time: the `Instant`, the timer queue, and the timer futures (sleep, timeout,
-//! interval).
+//! Virtual time: the `Instant`, the timer queue, the timer futures (sleep, timeout,
+//! interval), and the `Clock` glue for components that take their clock as a parameter.
 
+pub(crate) mod clock;
 pub(crate) mod instant;
 pub(crate) mod interval;
 pub(crate) mod sleep;

@@ -18,11 +18,11 @@ pub fn ms(m: u64) -> Duration {
 }
 
 pub fn at_secs(s: u64) -> Instant {
-    Instant::from_nanos(s * 1_000_000_000)
+    Instant::from_secs(s)
 }
 
 pub fn at_ms(m: u64) -> Instant {
-    Instant::from_nanos(m * 1_000_000)
+    Instant::from_millis(m)
 }
 
 /// `[instant] message` lines, stamped with the running loop's clock.
