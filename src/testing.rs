@@ -12,6 +12,12 @@
 //!   which overrides them) with the test's [`Search`] and timer jitter. A failure is shrunk
 //!   and reported with its seed, its replay token, the attribute line that pins it as a
 //!   regression test, and the trace tail of the shrunk run.
+//! - **Systematic** (`exhaustive`, `max_delays = K`): [`exhaust`] runs every schedule with at
+//!   most K delays (2 if not told), each once, fewest delays first. A pass prints the
+//!   coverage sentence ("every schedule with at most 2 delays: 25 runs, complete" for three tasks that yield
+//!   twice each); a failure
+//!   is the failing schedule with the fewest delays, reported like an exploration's.
+//!   `SIMLOOP_SEEDS` does not change it.
 //! - **Replay** (`replay = "S1:..."`, or `SIMLOOP_REPLAY=<token>` for every simloop test):
 //!   the body once under that schedule ([`Explore::replay`]); a failure is reported with the
 //!   trace tail. `SIMLOOP_REPLAY` wins over the attribute's `replay` and `seeds`; the
@@ -116,7 +122,8 @@ use std::time::Duration;
 use crate::explore::parse_seeds;
 use crate::task::panic::panic_message;
 use crate::{
-    explore, Builder, EventLoop, Explore, Failure, LoopError, PanicPolicy, Schedule, Search,
+    exhaust, explore, Builder, EventLoop, Explore, Failure, LoopError, PanicPolicy, Schedule,
+    Search,
 };
 
 /// How many lines of the trace a failure report shows (the last ones): the events that led
@@ -137,6 +144,8 @@ pub struct TestConfig {
     trace: bool,
     panic_policy: PanicPolicy,
     pin_args: String,
+    /// `exhaustive` (with `max_delays = K`, or 2): the systematic search.
+    exhaustive: Option<Option<u32>>,
 }
 
 impl TestConfig {
@@ -156,7 +165,21 @@ impl TestConfig {
             trace: false,
             panic_policy: PanicPolicy::Fail,
             pin_args: String::new(),
+            exhaustive: None,
         }
+    }
+
+    /// `exhaustive`: every schedule with at most 2 delays ([`Explore::exhaustive`]), or
+    /// [`max_delays`](Self::max_delays) of them; a pass prints the coverage sentence.
+    pub fn exhaustive(mut self) -> TestConfig {
+        self.exhaustive = Some(self.exhaustive.flatten());
+        self
+    }
+
+    /// `max_delays = K`: the delay bound of the systematic search (turns it on).
+    pub fn max_delays(mut self, k: u32) -> TestConfig {
+        self.exhaustive = Some(Some(k));
+        self
     }
 
     /// `seeds = N`: explore the schedules of seeds `0..n` (`SIMLOOP_SEEDS` overrides the
@@ -336,6 +359,9 @@ pub fn check<T: TestOutput>(
     if let Some(token) = &config.replay {
         return replay(config, token, "the `replay` argument", &mut scenario);
     }
+    if let Some(max_delays) = config.exhaustive {
+        return exhaustive_search(config, max_delays, &mut scenario);
+    }
     if let Some(n) = config.seeds {
         let (seeds, from) = match &env.seeds {
             Some(value) => (
@@ -434,6 +460,50 @@ fn replay(
             Err(report)
         }
     }
+}
+
+/// The systematic mode: every schedule up to the delay bound; a pass prints how complete it
+/// was, a failure (the one with the fewest delays) reports its token like an exploration's.
+fn exhaustive_search(
+    config: &TestConfig,
+    max_delays: Option<u32>,
+    scenario: &mut impl FnMut(&mut EventLoop) -> Result<(), String>,
+) -> Result<(), String> {
+    let name = config.name();
+    let mut search = Explore::exhaustive().builder(config.builder());
+    if let Some(k) = max_delays {
+        search = search.max_delays(k);
+    }
+    if let Some(j) = config.jitter {
+        search = search.timer_jitter(j);
+    }
+    let failure = match exhaust(&search, scenario) {
+        Ok(coverage) => {
+            println!("simloop test `{name}`: {coverage}");
+            return Ok(());
+        }
+        Err(failure) => failure,
+    };
+    let mut report = format!(
+        "simloop test `{name}` failed under the systematic search (run {}): {}\n",
+        failure.runs, failure.message
+    );
+    if let Some(coverage) = &failure.coverage {
+        report.push_str(&format!("searched: {coverage}\n"));
+    }
+    if failure.not_reproduced.is_some() {
+        describe_replayed(config, &failure, "", &mut report);
+        return Err(report);
+    }
+    let token = failure.schedule.to_string();
+    report.push_str(&format!(
+        "replay token: {token}   (the fewest delays of any failing schedule)\n\
+         pin it as a regression test:\n    {}\n\
+         or replay it once: SIMLOOP_REPLAY='{token}' cargo test -- {name} --exact\n",
+        config.pin_line(&token),
+    ));
+    describe_replayed(config, &failure, "failing run", &mut report);
+    Err(report)
 }
 
 /// The exploration mode.

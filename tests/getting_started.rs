@@ -1,50 +1,6 @@
-//! The "Getting started" examples of the crate docs and the README's first test and first
-//! exploration, verbatim, run as tests. (In a doctest a `#[test]` function is compiled out,
-//! so the doc examples only show that the attribute expands; here they run.)
-
-mod readme_first_test {
-    use simloop::{sleep, timeout, Instant};
-    use std::time::Duration;
-
-    // A client retries with backoff against a server that never answers.
-    #[simloop::test]
-    async fn backs_off_against_a_silent_server() {
-        let mut attempts = Vec::new();
-        for backoff in [1, 2, 4] {
-            attempts.push(simloop::now());
-            // each attempt times out after 1s, then the client backs off
-            let _ = timeout(Duration::from_secs(1), futures::future::pending::<()>()).await;
-            sleep(Duration::from_secs(backoff)).await;
-        }
-        let secs = Instant::from_secs;
-        assert_eq!(attempts, [secs(0), secs(2), secs(5)]);
-        assert_eq!(simloop::now(), secs(10)); // ten virtual seconds in microseconds
-    }
-}
-
-mod readme_first_exploration {
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    // One task increments a counter at once; the other reads it, awaits, writes back read + 1.
-    // FIFO runs the first task first and passes; 100 schedules find the other order.
-    #[simloop::test(seeds = 100)]
-    #[should_panic(expected = "#[simloop::test(replay = \"S1:1\")]")]
-    async fn two_increments_make_two() {
-        let counter = Rc::new(Cell::new(0));
-        let c = counter.clone();
-        let a = simloop::spawn(async move { c.set(c.get() + 1) });
-        let c = counter.clone();
-        let b = simloop::spawn(async move {
-            let seen = c.get();
-            simloop::yield_now().await;
-            c.set(seen + 1);
-        });
-        a.await.unwrap();
-        b.await.unwrap();
-        assert_eq!(counter.get(), 2, "lost update");
-    }
-}
+//! The "Getting started" examples of the crate docs, verbatim, run as tests. (In a doctest a
+//! `#[test]` function is compiled out, so the doc examples only show that the attribute
+//! expands; here they run. The README's are `tests/readme_first_*.rs`.)
 
 mod crate_docs {
     use simloop::{Clock, EventLoop, Instant, SimClock};

@@ -311,6 +311,84 @@ fn an_exploration_failure_gives_the_seed_the_token_and_the_line_to_paste() {
     assert_eq!(lines[7], "trace of the shrunk run:");
 }
 
+// ---- the systematic search: exhaustive, max_delays ----------------------------------------
+
+/// Three tasks that each yield twice: every order of their steps keeps the sum.
+#[simloop::test(exhaustive, max_delays = 2)]
+async fn exhaustive_passes_when_every_schedule_passes() {
+    let counter = Rc::new(Cell::new(0));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let c = counter.clone();
+            spawn(async move {
+                yield_now().await;
+                c.set(c.get() + 1);
+                yield_now().await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(counter.get(), 3);
+}
+
+#[simloop::test(exhaustive)]
+#[should_panic(expected = "#[simloop::test(replay = \"S1:1\")]")]
+async fn exhaustive_finds_the_lost_update_and_prints_the_line_that_pins_it() {
+    lost_update().await;
+}
+
+#[test]
+fn an_exhaustive_failure_is_the_one_with_the_fewest_delays() {
+    let config = TestConfig::new("test_attr::lost").max_delays(3);
+    let report = check(&config, &TestEnv::default(), lost_update_body).unwrap_err();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(
+        lines[0].starts_with(
+            "simloop test `lost` failed under the systematic search (run 2): the main future \
+             panicked at 0s: "
+        ),
+        "{report}"
+    );
+    assert_eq!(lines[1..3], ["  left: 1", " right: 2"]);
+    assert!(lines[3].starts_with("searched: "), "{report}");
+    assert_eq!(
+        lines[4],
+        "replay token: S1:1   (the fewest delays of any failing schedule)"
+    );
+    assert_eq!(lines[5], "pin it as a regression test:");
+    assert_eq!(lines[6], "    #[simloop::test(replay = \"S1:1\")]");
+    assert_eq!(
+        lines[7],
+        "or replay it once: SIMLOOP_REPLAY='S1:1' cargo test -- lost --exact"
+    );
+    assert_eq!(lines[8], "trace of the failing run:");
+}
+
+#[test]
+fn exhaustive_runs_each_schedule_of_the_bound_once_and_ignores_simloop_seeds() {
+    // Three one-step tasks: 3! = 6 orders, at most 3 delays; 2 delays leave out the one
+    // order with 3 (the reverse).
+    let runs = Cell::new(0);
+    let body = |lp: &mut EventLoop| {
+        runs.set(runs.get() + 1);
+        for _ in 0..3 {
+            lp.spawn(async {});
+        }
+        lp.run()
+    };
+    let env = TestEnv {
+        seeds: Some("0..100".to_string()),
+        replay: None,
+    };
+    check(&TestConfig::new("t::t").max_delays(2), &env, body).unwrap();
+    assert_eq!(runs.get(), 5);
+    runs.set(0);
+    check(&TestConfig::new("t::t").max_delays(3), &env, body).unwrap();
+    assert_eq!(runs.get(), 6);
+}
+
 // ---- SIMLOOP_SEEDS and SIMLOOP_REPLAY, as values -------------------------------------------
 
 /// A body that counts its runs.

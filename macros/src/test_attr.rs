@@ -13,7 +13,8 @@ use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitInt, LitStr, Meta, Token, Type};
 /// The arguments, as the attribute's users spell them, for the error messages.
 const KNOWN: &str = "`seeds = N`, `strategy = random|pct(D)|mixed(D)` (or `search = ...`), \
                      `jitter = \"1ms\"`, `replay = \"S1:...\"`, `time_limit = \"1h\"`, \
-                     `step_limit = N`, `trace`, `panic_policy = fail|report`";
+                     `step_limit = N`, `trace`, `panic_policy = fail|report`, `exhaustive`, \
+                     `max_delays = K`";
 
 /// What the arguments say: each becomes one setter call on `TestConfig`.
 #[derive(Default)]
@@ -218,15 +219,22 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
                 out.setters.push(quote!(.trace(true)));
                 out.pin_args.push("trace".into());
             }
-            (Meta::Path(_), "exhaustive") | (Meta::NameValue(_), "max_delays") => {
-                return err(
-                    path,
-                    format!(
-                        "`{name}` is not available yet: it arrives with systematic exploration \
-                         (SPEC §12); explore random schedules with `seeds = N` meanwhile"
-                    ),
-                )
-            }
+            (Meta::Path(_), "exhaustive") => out.setters.push(quote!(.exhaustive())),
+            (Meta::NameValue(nv), "max_delays") => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(int), ..
+                }) => {
+                    let k: u32 = int.base10_parse()?;
+                    let k = LitInt::new(&k.to_string(), int.span());
+                    out.setters.push(quote!(.max_delays(#k)));
+                }
+                other => {
+                    return err(
+                        other,
+                        "`max_delays` takes a whole number, e.g. `max_delays = 2`",
+                    )
+                }
+            },
             (Meta::NameValue(nv), _) => {
                 let value = &nv.value;
                 match name.as_str() {
@@ -322,7 +330,31 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
         }
     }
     let explores = out.given("seeds");
-    for needs_seeds in ["strategy", "jitter"] {
+    let exhaustive = out.given("exhaustive");
+    if let (Some(span), None) = (out.given("max_delays"), exhaustive) {
+        return Err(syn::Error::new(
+            span,
+            "`max_delays` bounds the systematic search: add `exhaustive`",
+        ));
+    }
+    for (one, other) in [("seeds", explores), ("replay", out.given("replay"))] {
+        if let (Some(span), Some(_)) = (exhaustive, other) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`exhaustive` runs every schedule and `{one}` picks some: keep one of them"
+                ),
+            ));
+        }
+    }
+    if let (Some(span), None, None) = (out.given("jitter"), explores, exhaustive) {
+        return Err(syn::Error::new(
+            span,
+            "`jitter` applies to an exploration: add `seeds = N` (how many schedules to try) \
+             or `exhaustive`",
+        ));
+    }
+    for needs_seeds in ["strategy"] {
         if let (Some(span), None) = (out.given(needs_seeds), explores) {
             return Err(syn::Error::new(
                 span,
@@ -589,9 +621,15 @@ mod tests {
                 "ignore",
             ),
             (
-                "exhaustive",
+                "max_delays = 2",
                 "async fn t() {}",
-                "is not available yet",
+                "`max_delays` bounds the systematic search: add `exhaustive`",
+                "max_delays",
+            ),
+            (
+                "exhaustive, seeds = 3",
+                "async fn t() {}",
+                "`exhaustive` runs every schedule and `seeds` picks some",
                 "exhaustive",
             ),
             ("trace = 1", "async fn t() {}", "`trace` is a flag", "1"),
