@@ -5,7 +5,8 @@
 //! ten minutes); `-- --quick` runs everything at a tenth of the size, once (a smoke run);
 //! `-- --profile NAME [RUNS [SIZE]]` runs one workload five (or RUNS) times for a profiler
 //! (simloop's, or tokio's with a `tokio-` prefix; SIZE timers for W1, tasks for W2);
-//! `-- --gate` runs the workload of `bench/callgrind-gate`.
+//! `-- --gate` runs the workload of `bench/callgrind-gate`; `-- --cases` only W6 and W7 (the
+//! cost of a test case, exploration throughput).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -15,6 +16,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as WallInstant};
 
 use futures::{SinkExt, StreamExt};
+
+#[path = "compare/cases.rs"]
+mod cases;
 
 const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -782,9 +786,15 @@ fn profile(workload: &str, runs: usize, size: Option<usize>) {
             "tokio-w2-drawn" => w2_drawn_tokio(&starts),
             "tokio-w3" => w3_tokio(1_000_000),
             "tokio-w5" => w5_tokio(1_000_000),
+            "w6" | "tokio-w6" | "new-drop" | "w7" | "shuttle-w7" => {
+                let wall = cases::profile(workload, size);
+                println!("{workload}: {}", secs(wall));
+                continue;
+            }
             other => panic!(
-                "unknown workload {other}: w1-callbacks, w1-tasks, w2, w2-drawn, w3, w5, \
-                 tokio-w1, tokio-w2, tokio-w2-drawn, tokio-w3, tokio-w5"
+                "unknown workload {other}: w1-callbacks, w1-tasks, w2, w2-drawn, w3, w5, w6, \
+                 new-drop, w7, tokio-w1, tokio-w2, tokio-w2-drawn, tokio-w3, tokio-w5, \
+                 tokio-w6, shuttle-w7"
             ),
         };
         println!("{workload}: {}", secs(run.wall));
@@ -801,10 +811,21 @@ fn main() {
         // The instruction-count gate's workload: W2 at a tenth of the size, once.
         let run = w2_simloop(&w2_plan(1_000), false);
         println!("W2 1000 tasks: virtual end {}", secs(run.virtual_end));
+        // And a batch of W6's small cases, so that the cost of building a loop counts too.
+        let (counters, end_ms) = cases::w6_gate(2_000);
+        println!("W6 2000 cases: {counters} counter bumps, {end_ms} ms of end instants");
     } else if let Some(i) = args.iter().position(|a| a == "--profile") {
         let runs = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(5);
         let size = args.get(i + 3).and_then(|n| n.parse().ok());
         profile(&args[i + 1], runs, size);
+    } else if args.iter().any(|a| a == "--cases") {
+        cases::cases_table(&cases::CasesSize {
+            w6_cases: 100_000,
+            w6_pairs: 3,
+            new_drops: 1_000_000,
+            w7_schedules: 20_000,
+            w7_pairs: 3,
+        });
     } else if args.iter().any(|a| a == "--scaling") {
         scaling();
     } else if args.iter().any(|a| a == "--quick") {

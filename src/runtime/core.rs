@@ -75,6 +75,7 @@ impl Core {
                 current: None,
                 chooser: cfg.schedule.chooser(),
                 blocked: Duration::ZERO,
+                pick_scratch: (Vec::new(), Vec::new()),
             }),
             remote_weak: Arc::downgrade(&remote),
             remote,

@@ -375,8 +375,9 @@ impl State {
         if remaining < 2 {
             return self.ready.pop_front();
         }
-        let mut positions = Vec::new();
-        let mut candidates = Vec::new();
+        let (mut positions, mut candidates) = std::mem::take(&mut self.pick_scratch);
+        positions.clear();
+        candidates.clear();
         let mut callback_seen = false;
         for (i, item) in self.ready.iter().take(remaining).enumerate() {
             let candidate = match item {
@@ -395,11 +396,14 @@ impl State {
             positions.push(i);
             candidates.push(candidate);
         }
-        if positions.len() < 2 {
-            return self.ready.pop_front();
-        }
-        let pick = self.chooser.choose_item(&candidates);
-        self.ready.remove(positions[pick])
+        let item = if positions.len() < 2 {
+            self.ready.pop_front()
+        } else {
+            let pick = self.chooser.choose_item(&candidates);
+            self.ready.remove(positions[pick])
+        };
+        self.pick_scratch = (positions, candidates);
+        item
     }
 }
 

@@ -18,7 +18,7 @@ use crate::runtime::callback::Callback;
 use crate::runtime::ready::{Ready, ReadyQueue};
 use crate::runtime::wake_timer::{find_wake, TimerKey, WakeTimer};
 use crate::schedule::rng::Rng;
-use crate::schedule::Chooser;
+use crate::schedule::{Candidate, Chooser};
 use crate::slab::{Key, Slab};
 use crate::task::join::{Target, TaskEntry, TaskId};
 use crate::time::timers::{TimerQueue, TimerRef};
@@ -214,6 +214,9 @@ pub(crate) struct State {
     pub(crate) chooser: Chooser,
     /// Virtual time `block_for` spent inside the current callback.
     pub(crate) blocked: Duration,
+    /// `pick_item`'s buffers, kept from one decision to the next (an exploring run makes one
+    /// per step).
+    pub(crate) pick_scratch: (Vec<usize>, Vec<Candidate>),
 }
 
 impl State {

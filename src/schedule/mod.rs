@@ -221,10 +221,13 @@ impl Schedule {
             Source::Choices(c) => Live::Choices(c.clone(), 0),
             Source::Bytes(b) => Live::Bytes(b.clone(), 0),
         };
+        let fifo = self.is_fifo();
         Chooser {
-            fifo: self.is_fifo(),
+            fifo,
             source,
-            taken: Vec::new(),
+            // An exploring run records a choice per decision: room for a small scenario's
+            // at once, instead of a reallocation every doubling (FIFO records none).
+            taken: if fifo { Vec::new() } else { Vec::with_capacity(64) },
             jitter: self.jitter,
             jitter_steps: self.jitter_steps,
             out_of_range: Vec::new(),
