@@ -623,6 +623,8 @@ fn scaling() {
     let growth = |first: &mut Option<f64>, x: f64| x / *first.get_or_insert(x);
     let cell = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
     let ratio = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}"));
+    // Every row's growths, for the verdicts: (workload, n, simloop's, tokio's, log(n)'s).
+    let rows = std::cell::RefCell::new(Vec::<(String, usize, f64, Option<f64>, f64)>::new());
     let print = |name: &str,
                  n: usize,
                  n0: usize,
@@ -632,12 +634,13 @@ fn scaling() {
                  first: &mut (Option<f64>, Option<f64>)| {
         let gs = growth(&mut first.0, s);
         let gt = t.map(|t| growth(&mut first.1, t));
+        let log = (n as f64).ln() / (n0 as f64).ln();
+        rows.borrow_mut().push((name.to_string(), n, gs, gt, log));
         println!(
-            "| {name} | {n} | {events} | {s:.0} | {gs:.2} | {} | {} | {} | {:.2} |",
+            "| {name} | {n} | {events} | {s:.0} | {gs:.2} | {} | {} | {} | {log:.2} |",
             cell(t),
             ratio(gt),
             ratio(t.map(|t| s / t)),
-            (n as f64).ln() / (n0 as f64).ln(),
         );
     };
 
@@ -710,6 +713,31 @@ fn scaling() {
             &mut drawn,
         );
     }
+    // The verdicts: simloop's own event path grows no faster than log(n); W1 tasks and W2 as
+    // defined grow less than tokio's at every size.
+    println!();
+    let rows = rows.into_inner();
+    let verdict = |name: &str, rule: &str, holds: &dyn Fn(f64, Option<f64>, f64) -> bool| {
+        let mine: Vec<_> = rows.iter().filter(|r| r.0 == name && r.1 > 0).collect();
+        let failed: Vec<String> = mine
+            .iter()
+            .filter(|r| !holds(r.2, r.3, r.4))
+            .map(|r| format!("n = {}", r.1))
+            .collect();
+        let outcome = if failed.is_empty() {
+            "holds at every size".to_string()
+        } else {
+            format!("FAILS at {}", failed.join(", "))
+        };
+        println!("- {name}: {rule}: {outcome}");
+    };
+    let within_log = |s: f64, _: Option<f64>, log: f64| s <= log;
+    let below_tokio = |s: f64, t: Option<f64>, _: f64| t.is_some_and(|t| s <= t);
+    verdict("W1 callbacks", "growth <= log(n) growth", &within_log);
+    verdict("W2, delays drawn in the task", "growth <= log(n) growth", &within_log);
+    verdict("W1 tasks", "growth <= tokio's growth", &below_tokio);
+    verdict("W2 sleepers", "growth <= tokio's growth", &below_tokio);
+
     // What one of those vector reads waits for once they leave the caches: a load whose
     // address comes from the load before it, through a buffer of the vectors' size.
     println!();
