@@ -381,48 +381,61 @@ fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// W4 in a child process: prints its peak RSS, then what the system holds once every task
+/// sleeps (bytes requested from the allocator, net, and allocations), by the counting
+/// allocator: the same memory without the allocator's overhead and page granularity.
 fn w4_child(system: &str, tasks: usize) {
     match system {
         "simloop" => {
-            let mut lp = simloop_loop(false);
-            lp.enter(|| {
-                for _ in 0..tasks {
-                    drop(simloop::spawn(simloop::sleep(Duration::from_secs(3600))));
-                }
+            let (lp, allocations, held) = cases::held_during(|| {
+                let mut lp = simloop_loop(false);
+                lp.enter(|| {
+                    for _ in 0..tasks {
+                        drop(simloop::spawn(simloop::sleep(Duration::from_secs(3600))));
+                    }
+                });
+                lp.run_until(simloop::Instant::from_nanos(1)).unwrap();
+                lp
             });
-            lp.run_until(simloop::Instant::from_nanos(1)).unwrap();
-            println!("{}", peak_rss_bytes());
+            println!("{} {held} {allocations}", peak_rss_bytes());
+            drop(lp);
         }
         _ => {
             let rt = tokio_rt();
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async {
-                for _ in 0..tasks {
-                    drop(tokio::task::spawn_local(tokio::time::sleep(
-                        Duration::from_secs(3600),
-                    )));
-                }
-                tokio::task::yield_now().await;
-                tokio::task::yield_now().await;
+            let ((), allocations, held) = cases::held_during(|| {
+                local.block_on(&rt, async {
+                    for _ in 0..tasks {
+                        drop(tokio::task::spawn_local(tokio::time::sleep(
+                            Duration::from_secs(3600),
+                        )));
+                    }
+                    tokio::task::yield_now().await;
+                    tokio::task::yield_now().await;
+                })
             });
-            println!("{}", peak_rss_bytes());
+            println!("{} {held} {allocations}", peak_rss_bytes());
         }
     }
 }
 
-fn w4_bytes_per_task(system: &str, tasks: usize) -> f64 {
+/// W4 per task: peak RSS over an empty run's, and the counting allocator's net bytes and
+/// allocations.
+fn w4_bytes_per_task(system: &str, tasks: usize) -> (f64, f64, f64) {
     let exe = std::env::current_exe().expect("own path");
-    let peak = |n: usize| -> f64 {
+    let run = |n: usize| -> Vec<f64> {
         let out = Command::new(&exe)
             .args(["--w4-child", system, &n.to_string()])
             .output()
             .expect("child runs");
         String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<f64>()
-            .unwrap_or(f64::NAN)
+            .split_whitespace()
+            .map(|x| x.parse::<f64>().unwrap_or(f64::NAN))
+            .collect()
     };
-    (peak(tasks) - peak(0)) / tasks as f64
+    let (full, empty) = (run(tasks), run(0));
+    let per = |i: usize| (full[i] - empty[i]) / tasks as f64;
+    (per(0), per(1), per(2))
 }
 
 // ---- table ---------------------------------------------------------------------------------
@@ -554,11 +567,7 @@ fn compare(scale: u64, reps: Reps) {
         n3,
         Some(0.5),
         Duration::ZERO,
-        measure(
-            reps.w3,
-            |t| w3_simloop_tokio_channel(n3, t),
-            Some(tokio_w3),
-        ),
+        measure(reps.w3, |t| w3_simloop_tokio_channel(n3, t), Some(tokio_w3)),
     ));
     let tokio_w3 = &mut || w3_tokio(n3);
     rows.push(row(
@@ -618,14 +627,16 @@ fn compare(scale: u64, reps: Reps) {
         "Virtual ends: simloop's equal the exact ends on every run (checked); tokio rounds every sleep up to a whole millisecond"
     );
     let tasks = 100_000 / scale as usize;
-    let (bs, bt) = (
-        w4_bytes_per_task("simloop", tasks),
-        w4_bytes_per_task("tokio", tasks),
-    );
+    let (bs, hs, as_) = w4_bytes_per_task("simloop", tasks);
+    let (bt, ht, at) = w4_bytes_per_task("tokio", tasks);
     println!(
         "W4 idle memory, {tasks} tasks sleeping 3600s: simloop {bs:.0} B/task, tokio {bt:.0} B/task, ratio {:.3} (target <= 0.3 {})",
         bs / bt,
         if bs / bt <= 0.3 { "met" } else { "MISSED" }
+    );
+    println!(
+        "W4 as the allocator sees it (bytes requested and held, per task): simloop {hs:.0} B in {as_:.2} allocations, tokio {ht:.0} B in {at:.2} allocations, ratio {:.3}",
+        hs / ht
     );
 }
 
@@ -770,7 +781,11 @@ fn scaling() {
     let within_log = |s: f64, _: Option<f64>, log: f64| s <= log;
     let below_tokio = |s: f64, t: Option<f64>, _: f64| t.is_some_and(|t| s <= t);
     verdict("W1 callbacks", "growth <= log(n) growth", &within_log);
-    verdict("W2, delays drawn in the task", "growth <= log(n) growth", &within_log);
+    verdict(
+        "W2, delays drawn in the task",
+        "growth <= log(n) growth",
+        &within_log,
+    );
     verdict("W1 tasks", "growth <= tokio's growth", &below_tokio);
     verdict("W2 sleepers", "growth <= tokio's growth", &below_tokio);
 

@@ -227,7 +227,11 @@ impl Schedule {
             source,
             // An exploring run records a choice per decision: room for a small scenario's
             // at once, instead of a reallocation every doubling (FIFO records none).
-            taken: if fifo { Vec::new() } else { Vec::with_capacity(64) },
+            taken: if fifo {
+                Vec::new()
+            } else {
+                Vec::with_capacity(64)
+            },
             jitter: self.jitter,
             jitter_steps: self.jitter_steps,
             out_of_range: Vec::new(),

@@ -17,10 +17,18 @@ struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Bytes requested and given back while counting (what the program holds, without the
+/// allocator's own overhead).
+static REQUESTED: AtomicU64 = AtomicU64::new(0);
+static RETURNED: AtomicU64 = AtomicU64::new(0);
 
-fn count() {
+fn count(bytes: usize, freed: usize) {
     if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        if bytes != 0 {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            REQUESTED.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+        RETURNED.fetch_add(freed as u64, Ordering::Relaxed);
     }
 }
 
@@ -28,24 +36,25 @@ fn count() {
 // guarantees are this allocator's; counting touches only two atomics.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size(), 0);
         // SAFETY: the caller's contract for `alloc`, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size(), 0);
         // SAFETY: the caller's contract for `alloc_zeroed`, passed on unchanged.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(new_size, layout.size());
         // SAFETY: `ptr` was allocated by `System` (every allocation here is), with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(0, layout.size());
         // SAFETY: `ptr` was allocated by `System` with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -61,6 +70,23 @@ fn allocations(f: impl FnOnce()) -> u64 {
     f();
     COUNTING.store(false, Ordering::Relaxed);
     ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+/// Runs `f` counting: its allocations, and the bytes it still holds when it returns
+/// (requested minus given back).
+pub fn held_during<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
+    let (a, r, g) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        REQUESTED.load(Ordering::Relaxed),
+        RETURNED.load(Ordering::Relaxed),
+    );
+    COUNTING.store(true, Ordering::Relaxed);
+    let out = f();
+    COUNTING.store(false, Ordering::Relaxed);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - a;
+    let held = (REQUESTED.load(Ordering::Relaxed) - r)
+        .saturating_sub(RETURNED.load(Ordering::Relaxed) - g);
+    (out, allocations, held)
 }
 
 // ---- W6: the cost of a test case -----------------------------------------------------------
