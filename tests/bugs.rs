@@ -29,7 +29,7 @@ use simloop::{
     Schedule, Search, TimerHandle,
 };
 
-type Scenario = fn(&mut EventLoop) -> Result<(), String>;
+pub(crate) type Scenario = fn(&mut EventLoop) -> Result<(), String>;
 
 use simloop::{access, access_read};
 
