@@ -11,6 +11,11 @@
 //!
 //! `bug_table` (ignored) measures how many runs each strategy needs to find each bug:
 //! `cargo test --release --test bugs -- --ignored --nocapture bug_table`.
+//!
+//! Each bug has a fixed version next to it, which the systematic search proves: every
+//! schedule with at most 2 delays passes. The scenarios declare the shared state each step
+//! touches (`simloop::access`, `simloop::access_read`: no-ops unless the search reduces), so
+//! `Explore::reduce` can skip orders of steps that touch different state.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -20,11 +25,13 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use simloop::{
-    check_determinism, explore, sleep, timeout, yield_now, EventLoop, Explore, Failure, Schedule,
-    Search, TimerHandle,
+    check_determinism, exhaust, explore, sleep, timeout, yield_now, EventLoop, Explore, Failure,
+    Schedule, Search, TimerHandle,
 };
 
-type Scenario = fn(&mut EventLoop) -> Result<(), String>;
+pub(crate) type Scenario = fn(&mut EventLoop) -> Result<(), String>;
+
+use simloop::{access, access_read};
 
 /// Runs the loop until nothing is left to do.
 fn run(lp: &mut EventLoop) -> Result<(), String> {
@@ -43,10 +50,33 @@ fn lost_update(lp: &mut EventLoop) -> Result<(), String> {
     let hits = Rc::new(Cell::new(0u32));
     let handler = |hits: Rc<Cell<u32>>| async move {
         yield_now().await; // parse the request
+        access_read("hits");
         let n = hits.get();
         yield_now().await; // flush the access log
+        access("hits");
         hits.set(n + 1);
     };
+    two_requests(lp, hits, handler)
+}
+
+/// The fixed handler flushes the log first, then reads and writes the counter in one step.
+fn lost_update_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    let hits = Rc::new(Cell::new(0u32));
+    let handler = |hits: Rc<Cell<u32>>| async move {
+        yield_now().await; // parse the request
+        yield_now().await; // flush the access log
+        access("hits");
+        hits.set(hits.get() + 1);
+    };
+    two_requests(lp, hits, handler)
+}
+
+/// Two requests, the second a step later; both must count.
+fn two_requests<F: std::future::Future<Output = ()> + 'static>(
+    lp: &mut EventLoop,
+    hits: Rc<Cell<u32>>,
+    handler: impl Fn(Rc<Cell<u32>>) -> F + 'static,
+) -> Result<(), String> {
     lp.spawn(handler(hits.clone()));
     let h = hits.clone();
     lp.spawn(async move {
@@ -71,16 +101,46 @@ fn lost_update(lp: &mut EventLoop) -> Result<(), String> {
 /// first client, so under FIFO the first one has taken the slot before the second checks.
 /// Run the callback first and both see "free", and both take it.
 fn check_then_act(lp: &mut EventLoop) -> Result<(), String> {
-    let slot: Rc<Cell<Option<char>>> = Rc::new(Cell::new(None));
-    let granted = Rc::new(RefCell::new(Vec::new()));
     let client = |me: char, slot: Rc<Cell<Option<char>>>, granted: Rc<RefCell<Vec<char>>>| async move {
         yield_now().await; // connect
+        access_read("slot");
         if slot.get().is_none() {
             yield_now().await; // the reservation round trip
+            access("slot");
             slot.set(Some(me));
+            access("granted");
             granted.borrow_mut().push(me);
         }
     };
+    two_clients(lp, client)
+}
+
+/// The fixed client takes the slot in the step that finds it free, before the round trip.
+fn check_then_act_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    let client = |me: char, slot: Rc<Cell<Option<char>>>, granted: Rc<RefCell<Vec<char>>>| async move {
+        yield_now().await; // connect
+        access("slot");
+        if slot.get().is_none() {
+            slot.set(Some(me));
+            yield_now().await; // the reservation round trip
+            access("granted");
+            granted.borrow_mut().push(me);
+        }
+    };
+    two_clients(lp, client)
+}
+
+type Slot = Rc<Cell<Option<char>>>;
+type Granted = Rc<RefCell<Vec<char>>>;
+
+/// Client a, and client b started by a callback queued behind it; at most one may get the
+/// slot.
+fn two_clients<F: std::future::Future<Output = ()> + 'static>(
+    lp: &mut EventLoop,
+    client: impl Fn(char, Slot, Granted) -> F + 'static,
+) -> Result<(), String> {
+    let slot: Slot = Rc::new(Cell::new(None));
+    let granted: Granted = Rc::new(RefCell::new(Vec::new()));
     lp.spawn(client('a', slot.clone(), granted.clone()));
     let (s, g) = (slot.clone(), granted.clone());
     let handle = lp.handle();
@@ -109,11 +169,25 @@ fn check_then_act(lp: &mut EventLoop) -> Result<(), String> {
 /// before its watchdog and runs first; fire a watchdog first (equal deadlines may come in
 /// either order) and its request is reported both timed out and completed.
 fn timeout_vs_completion(lp: &mut EventLoop) -> Result<(), String> {
+    requests_and_watchdogs(lp, false)
+}
+
+/// The fixed version: whichever of completion and watchdog runs first decides, the other
+/// sees the outcome set and does nothing. (Callbacks only: nothing to declare, every
+/// callback counts as touching everything.)
+fn timeout_vs_completion_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    requests_and_watchdogs(lp, true)
+}
+
+fn requests_and_watchdogs(lp: &mut EventLoop, first_decides: bool) -> Result<(), String> {
     let outcomes: Vec<Rc<RefCell<Vec<&str>>>> = (0..3).map(|_| Rc::default()).collect();
     for outcome in &outcomes {
         let watchdog: Rc<Cell<Option<TimerHandle>>> = Rc::default();
         let (o, w) = (outcome.clone(), watchdog.clone());
         lp.call_later(Duration::from_millis(100), move || {
+            if first_decides && !o.borrow().is_empty() {
+                return;
+            }
             o.borrow_mut().push("ok");
             if let Some(timer) = w.take() {
                 timer.cancel();
@@ -121,6 +195,9 @@ fn timeout_vs_completion(lp: &mut EventLoop) -> Result<(), String> {
         });
         let o = outcome.clone();
         watchdog.set(Some(lp.call_later(Duration::from_millis(100), move || {
+            if first_decides && !o.borrow().is_empty() {
+                return;
+            }
             o.borrow_mut().push("timeout");
         })));
     }
@@ -150,6 +227,7 @@ struct Notify {
 
 impl Notify {
     fn notify(&self) {
+        access("notify");
         self.flag.set(true);
         let waker = self.waker.borrow_mut().take();
         if let Some(waker) = waker {
@@ -160,13 +238,24 @@ impl Notify {
     /// The bug: checks the flag, awaits something else, then parks (stores its waker)
     /// without checking the flag again. A notify between the check and the store is lost.
     async fn wait(&self) {
+        self.wait_checking(false).await;
+    }
+
+    /// The fix: checks the flag again when it parks, in the same step.
+    async fn wait_fixed(&self) {
+        self.wait_checking(true).await;
+    }
+
+    async fn wait_checking(&self, recheck: bool) {
+        access_read("notify");
         if self.flag.get() {
             return;
         }
         yield_now().await; // log "parking" first
         let mut parked = false;
         poll_fn(|cx| {
-            if parked && self.flag.get() {
+            access("notify");
+            if (parked || recheck) && self.flag.get() {
                 return Poll::Ready(());
             }
             parked = true;
@@ -181,12 +270,26 @@ impl Notify {
 /// has parked by then; run the notifier between the waiter's check and its park and the
 /// waiter sleeps forever.
 fn lost_wakeup(lp: &mut EventLoop) -> Result<(), String> {
+    waiter_and_notifier(lp, false)
+}
+
+/// The fixed waiter checks the flag again as it parks.
+fn lost_wakeup_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    waiter_and_notifier(lp, true)
+}
+
+fn waiter_and_notifier(lp: &mut EventLoop, fixed: bool) -> Result<(), String> {
     let notify = Rc::new(Notify::default());
     let woke = Rc::new(Cell::new(false));
     let (n, w) = (notify.clone(), woke.clone());
     lp.spawn(async move {
         yield_now().await; // subscribe
-        n.wait().await;
+        if fixed {
+            n.wait_fixed().await;
+        } else {
+            n.wait().await;
+        }
+        access("woke");
         w.set(true);
     });
     let n = notify.clone();
@@ -208,14 +311,24 @@ fn lost_wakeup(lp: &mut EventLoop) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 
 /// A broadcast: every waiter is woken, in the order they started waiting.
-#[derive(Default)]
 struct Broadcast {
+    /// Its key for `access`.
+    name: &'static str,
     fired: Cell<bool>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Broadcast {
+    fn named(name: &'static str) -> Broadcast {
+        Broadcast {
+            name,
+            fired: Cell::new(false),
+            waiters: RefCell::default(),
+        }
+    }
+
     fn fire(&self) {
+        access(self.name);
         self.fired.set(true);
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         for waker in waiters {
@@ -225,6 +338,7 @@ impl Broadcast {
 
     async fn wait(&self) {
         poll_fn(|cx| {
+            access(self.name);
             if self.fired.get() {
                 return Poll::Ready(());
             }
@@ -239,17 +353,49 @@ impl Broadcast {
 /// the applier has run (it started waiting first, so FIFO wakes it first) and reports the
 /// active version; run the reporter first and it reports the stale one.
 fn wake_order_assumption(lp: &mut EventLoop) -> Result<(), String> {
-    let reload = Rc::new(Broadcast::default());
+    let reload = Rc::new(Broadcast::named("reload"));
     let active = Rc::new(Cell::new(1u32));
     let reported = Rc::new(Cell::new(0u32));
     let (r, a) = (reload.clone(), active.clone());
     lp.spawn(async move {
         r.wait().await;
+        access("active");
         a.set(2);
     });
     let (r, a, rep) = (reload.clone(), active.clone(), reported.clone());
     lp.spawn(async move {
         r.wait().await;
+        access_read("active");
+        access("reported");
+        rep.set(a.get());
+    });
+    let r = reload.clone();
+    lp.call_later(Duration::from_secs(1), move || r.fire());
+    run(lp)?;
+    match reported.get() {
+        2 => Ok(()),
+        v => Err(format!("after the reload to v2 the reporter reported v{v}")),
+    }
+}
+
+/// The fixed reporter waits for the applier's own signal that the new version is active.
+fn wake_order_assumption_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    let reload = Rc::new(Broadcast::named("reload"));
+    let applied = Rc::new(Broadcast::named("applied"));
+    let active = Rc::new(Cell::new(1u32));
+    let reported = Rc::new(Cell::new(0u32));
+    let (r, ap, a) = (reload.clone(), applied.clone(), active.clone());
+    lp.spawn(async move {
+        r.wait().await;
+        access("active");
+        a.set(2);
+        ap.fire();
+    });
+    let (ap, a, rep) = (applied.clone(), active.clone(), reported.clone());
+    lp.spawn(async move {
+        ap.wait().await;
+        access_read("active");
+        access("reported");
         rep.set(a.get());
     });
     let r = reload.clone();
@@ -275,6 +421,7 @@ struct Permit(Rc<Pool>);
 
 impl Pool {
     fn acquire(pool: &Rc<Pool>) -> Option<Permit> {
+        access("pool");
         let n = pool.available.get();
         (n > 0).then(|| {
             pool.available.set(n - 1);
@@ -283,6 +430,7 @@ impl Pool {
     }
 
     fn release(&self) {
+        access("pool");
         self.available.set(self.available.get() + 1);
     }
 }
@@ -299,12 +447,22 @@ impl Drop for Permit {
 /// (woken first) have finished; run the shutdown before a worker and that worker's permit is
 /// released twice.
 fn double_release(lp: &mut EventLoop) -> Result<(), String> {
+    workers_and_shutdown(lp, true)
+}
+
+/// The fixed shutdown only cancels: the cancelled worker's permit goes back when its future
+/// is dropped.
+fn double_release_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    workers_and_shutdown(lp, false)
+}
+
+fn workers_and_shutdown(lp: &mut EventLoop, reclaims: bool) -> Result<(), String> {
     let pool = Rc::new(Pool {
         capacity: 2,
         available: Cell::new(2),
     });
     let mut workers = Vec::new();
-    for _ in 0..2 {
+    for i in 0..2 {
         let done = Rc::new(Cell::new(false));
         let (p, d) = (pool.clone(), done.clone());
         let handle = lp.spawn(async move {
@@ -312,6 +470,7 @@ fn double_release(lp: &mut EventLoop) -> Result<(), String> {
                 return;
             };
             sleep(Duration::from_millis(100)).await;
+            access(&("done", i));
             d.set(true);
         });
         workers.push((handle, done));
@@ -319,8 +478,9 @@ fn double_release(lp: &mut EventLoop) -> Result<(), String> {
     let p = pool.clone();
     lp.spawn(async move {
         sleep(Duration::from_millis(100)).await;
-        for (worker, done) in workers {
-            if !done.get() && worker.cancel() {
+        for (i, (worker, done)) in workers.into_iter().enumerate() {
+            access_read(&("done", i));
+            if !done.get() && worker.cancel() && reclaims {
                 p.release(); // reclaim the cancelled worker's permit: the bug
             }
         }
@@ -346,18 +506,40 @@ fn double_release(lp: &mut EventLoop) -> Result<(), String> {
 /// 100 ms (FIFO: the server started first) it gets the reply. Run the client first and it
 /// times out although the server committed: a retry would apply the request twice.
 fn timeout_loses_commit(lp: &mut EventLoop) -> Result<(), String> {
+    client_and_server(lp, false)
+}
+
+/// The fixed server commits only while the client still waits (the client's timeout drops
+/// the receiver, which the server sees), in the step that replies.
+fn timeout_loses_commit_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    client_and_server(lp, true)
+}
+
+fn client_and_server(lp: &mut EventLoop, commit_only_if_awaited: bool) -> Result<(), String> {
     let (tx, rx) = oneshot::channel::<u32>();
     let committed = Rc::new(Cell::new(false));
     let answered = Rc::new(Cell::new(false));
     let c = committed.clone();
     lp.spawn(async move {
         sleep(Duration::from_millis(100)).await;
+        access("channel");
+        if commit_only_if_awaited && tx.is_canceled() {
+            return;
+        }
+        access("committed");
         c.set(true);
         let _ = tx.send(42);
     });
     let a = answered.clone();
+    let mut rx = rx;
+    // Each poll of the reply reads the channel.
+    let reply = poll_fn(move |cx| {
+        access("channel");
+        std::future::Future::poll(std::pin::Pin::new(&mut rx), cx)
+    });
     lp.spawn(async move {
-        if let Ok(Ok(42)) = timeout(Duration::from_millis(100), rx).await {
+        if let Ok(Ok(42)) = timeout(Duration::from_millis(100), reply).await {
+            access("answered");
             a.set(true);
         }
     });
@@ -380,20 +562,40 @@ fn timeout_loses_commit(lp: &mut EventLoop) -> Result<(), String> {
 /// fill; then the cache keeps the old value for good. One deviation from FIFO, but for PCT
 /// (the reader ahead, then the writer ahead) a priority change at the right step.
 fn stale_cache(lp: &mut EventLoop) -> Result<(), String> {
+    reader_and_writer(lp, false)
+}
+
+/// The fixed reader fills only if no invalidation came since its miss (an invalidation
+/// counter, read with the database and checked with the fill).
+fn stale_cache_fixed(lp: &mut EventLoop) -> Result<(), String> {
+    reader_and_writer(lp, true)
+}
+
+fn reader_and_writer(lp: &mut EventLoop, checks_invalidations: bool) -> Result<(), String> {
     let db = Rc::new(Cell::new(1u32));
     let cache: Rc<Cell<Option<u32>>> = Rc::default();
-    let (d, c) = (db.clone(), cache.clone());
+    let invalidations = Rc::new(Cell::new(0u32));
+    let (d, c, inv) = (db.clone(), cache.clone(), invalidations.clone());
     lp.spawn(async move {
+        access_read("cache");
         if c.get().is_none() {
+            access_read("db");
             let v = d.get();
+            let seen = inv.get();
             yield_now().await; // the round trip to the cache server
-            c.set(Some(v));
+            access("cache");
+            if !checks_invalidations || inv.get() == seen {
+                c.set(Some(v));
+            }
         }
     });
-    let (d, c) = (db.clone(), cache.clone());
+    let (d, c, inv) = (db.clone(), cache.clone(), invalidations.clone());
     lp.spawn(async move {
+        access("db");
         d.set(2);
         yield_now().await; // commit
+        access("cache");
+        inv.set(inv.get() + 1);
         c.set(None);
     });
     run(lp)?;
@@ -413,6 +615,8 @@ fn stale_cache(lp: &mut EventLoop) -> Result<(), String> {
 pub(crate) struct Bug {
     pub(crate) name: &'static str,
     pub(crate) scenario: Scenario,
+    /// The same world with the bug fixed.
+    pub(crate) fixed: Scenario,
     /// The failure message of the shrunk run.
     message: &'static str,
     /// The shrunk replay token `explore` reports with its default settings.
@@ -423,36 +627,42 @@ pub(crate) const BUGS: &[Bug] = &[
     Bug {
         name: "lost update",
         scenario: lost_update,
+        fixed: lost_update_fixed,
         message: "two requests, but the hit counter reads 1: an update was lost",
         token: "S1:1",
     },
     Bug {
         name: "check-then-act",
         scenario: check_then_act,
+        fixed: check_then_act_fixed,
         message: "the one slot was granted to 2 clients: ['a', 'b']",
         token: "S1:1",
     },
     Bug {
         name: "timeout vs completion",
         scenario: timeout_vs_completion,
+        fixed: timeout_vs_completion_fixed,
         message: "request 0 has 2 outcomes: [\"timeout\", \"ok\"]",
         token: "S1:1",
     },
     Bug {
         name: "lost wakeup",
         scenario: lost_wakeup,
+        fixed: lost_wakeup_fixed,
         message: "the waiter never woke: the notification was lost",
         token: "S1:1",
     },
     Bug {
         name: "wake order assumption",
         scenario: wake_order_assumption,
+        fixed: wake_order_assumption_fixed,
         message: "after the reload to v2 the reporter reported v1",
         token: "S1:1",
     },
     Bug {
         name: "double release on cancel",
         scenario: double_release,
+        fixed: double_release_fixed,
         message: "4 permits available in a pool of 2: a permit was released twice",
         // Found as "S1:z2.2.1.2"; shrinking must remove the two leading zeros together (one at
         // a time, the 2 lands on a decision with two options and becomes FIFO).
@@ -461,12 +671,14 @@ pub(crate) const BUGS: &[Bug] = &[
     Bug {
         name: "timeout loses commit",
         scenario: timeout_loses_commit,
+        fixed: timeout_loses_commit_fixed,
         message: "the server committed but the client saw a timeout",
         token: "S1:1",
     },
     Bug {
         name: "stale cache",
         scenario: stale_cache,
+        fixed: stale_cache_fixed,
         message: "the cache holds v1 after the database moved to v2",
         token: "S1:0.1",
     },
@@ -560,6 +772,53 @@ fn check_found_and_replayed(bug: &Bug) {
         bug.name
     );
     assert_eq!(lp.schedule_taken(), failure.original, "{}", bug.name);
+}
+
+/// Every fixed version passes every schedule with at most 2 delays, searched plainly and
+/// with the declared accesses (reduced); the reduction never runs more schedules.
+#[test]
+fn every_fixed_version_is_complete_at_two_delays() {
+    for bug in BUGS {
+        let mut lp = EventLoop::new();
+        assert_eq!((bug.fixed)(&mut lp), Ok(()), "{}: fixed, FIFO", bug.name);
+        let plain = exhaust(&Explore::exhaustive().max_delays(2), bug.fixed)
+            .unwrap_or_else(|f| panic!("{}: fixed version failed\n{f}", bug.name));
+        let reduced = exhaust(&Explore::exhaustive().max_delays(2).reduce(), bug.fixed)
+            .unwrap_or_else(|f| panic!("{}: fixed version failed (reduced)\n{f}", bug.name));
+        for coverage in [&plain, &reduced] {
+            assert!(!coverage.budget_hit, "{}: {coverage}", bug.name);
+            // Complete at 2 delays, or the whole tree has fewer.
+            assert!(
+                coverage.covered == Some(2) || coverage.exhausted,
+                "{}: {coverage}",
+                bug.name
+            );
+        }
+        assert!(
+            reduced.runs <= plain.runs,
+            "{}: {reduced} vs {plain}",
+            bug.name
+        );
+    }
+}
+
+/// The systematic search finds every bug, plainly and reduced (the declared accesses do not
+/// hide it), with the fewest delays: one.
+#[test]
+fn the_systematic_search_finds_every_bug_with_one_delay() {
+    for bug in BUGS {
+        for config in [
+            Explore::exhaustive().max_delays(2),
+            Explore::exhaustive().max_delays(2).reduce(),
+        ] {
+            let failure = exhaust(&config, bug.scenario)
+                .map(|c| panic!("{}: not found: {c}", bug.name))
+                .unwrap_err();
+            let coverage = failure.coverage.clone().unwrap();
+            assert_eq!(coverage.failing_delays, Some(1), "{}: {failure}", bug.name);
+            assert!(failure.not_reproduced.is_none(), "{}: {failure}", bug.name);
+        }
+    }
 }
 
 macro_rules! bug_tests {

@@ -179,6 +179,9 @@ impl Core {
             TaskEntry::new(task, id, spawned_at, name)
         });
         let cell = join.expect("inserted");
+        if st.chooser.observes() {
+            cell.set_observed();
+        }
         st.ready.push_back(Ready::Task(key));
         st.stats.tasks_spawned += 1;
         st.record(|| Event::TaskSpawn {

@@ -29,8 +29,10 @@
 //! explored (commuting steps cannot change what it touches).
 //!
 //! Without [`Explore::reduce`](crate::Explore::reduce), nothing sleeps: the search is plain
-//! and complete. The test `reduced_search_finds_every_bug_the_plain_one_finds` in
-//! `tests/explore.rs` compares both on generated programs.
+//! and complete. The tests `reduced_search_finds_every_bug_the_plain_one_finds` and
+//! `every_order_of_conflicting_accesses_is_explored` in `tests/exhaustive.rs` compare both:
+//! the reduced search must reach every trace (order of conflicting accesses) the plain one
+//! does.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -55,6 +55,10 @@ const DONE: u8 = 1 << 2;
 const DETACHED: u8 = 1 << 3;
 /// A cancel was asked for; the next step drops the future.
 const CANCEL: u8 = 1 << 4;
+/// The task's loop runs a reducing systematic search, which wants to see every look at the
+/// task's completion (`runtime/footprint.rs`, `joined`). Set at spawn; the loop's schedule
+/// never changes, so neither does this.
+const OBSERVED: u8 = 1 << 5;
 
 struct VTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
@@ -597,6 +601,17 @@ impl<T> JoinRef<T> {
     /// Marks the task detached: nobody will take its result.
     pub(crate) fn detach(&self) {
         self.header().set_flag(DETACHED, true);
+    }
+
+    /// Marks the task as one whose completion a reducing search observes.
+    pub(crate) fn set_observed(&self) {
+        self.header().set_flag(OBSERVED, true);
+    }
+
+    /// Whether a look at the task's completion must be reported (`set_observed`).
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        self.header().flag(OBSERVED)
     }
 }
 

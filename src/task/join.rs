@@ -153,7 +153,9 @@ impl<T> JoinHandle<T> {
 
     /// True once the task has finished: completed, cancelled or panicked.
     pub fn is_finished(&self) -> bool {
-        crate::runtime::footprint::joined(&self.core, self.id.0);
+        if self.cell.observed() {
+            crate::runtime::footprint::joined(&self.core, self.id.0);
+        }
         self.cell.is_done()
     }
 
@@ -171,8 +173,11 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Reads the task's completion, for the systematic search's reduction.
-        crate::runtime::footprint::joined(&self.core, self.id.0);
+        // Reads the task's completion, for the systematic search's reduction (only a
+        // reducing search's tasks are marked; elsewhere this is one flag test).
+        if self.cell.observed() {
+            crate::runtime::footprint::joined(&self.core, self.id.0);
+        }
         if let Some(result) = self.cell.take_result() {
             return Poll::Ready(result.map_err(|e| *e));
         }
