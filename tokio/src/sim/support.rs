@@ -62,17 +62,31 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(a panic payload that is not a string)".to_string())
 }
 
-/// Goes on with a panic caught from the code under test. tokio's "no reactor" panic (an API
-/// that needs tokio's own driver, such as `mpsc::Sender::send_timeout`) gets a hint, as a new
-/// panic, so that the message printed says what to do; any other payload goes on unchanged.
+/// tokio's "no reactor" panic: an API that needs tokio's own driver (in practice
+/// `mpsc::Sender::send_timeout`, the one timed method of `tokio::sync`).
+const NO_REACTOR: &str = "there is no reactor running";
+const NO_REACTOR_HINT: &str = " (hint: a tokio API that needs tokio's own runtime ran on a \
+                               simloop loop; under simloop-tokio the one such method left is \
+                               tokio's mpsc::Sender::send_timeout: write \
+                               tokio::time::timeout(d, tx.send(v)) instead)";
+
+/// The message of a panic caught from the code under test, with the hint if it is tokio's
+/// "no reactor" panic.
+fn panic_report(payload: &(dyn Any + Send)) -> String {
+    let text = panic_text(payload);
+    if text.contains(NO_REACTOR) {
+        format!("{text}{NO_REACTOR_HINT}")
+    } else {
+        text
+    }
+}
+
+/// Goes on with a panic caught from the code under test: tokio's "no reactor" panic as a new
+/// panic with the hint, so that the message printed says what to do; any other payload
+/// unchanged.
 pub(crate) fn resume(payload: Box<dyn Any + Send>) -> ! {
-    let text = panic_text(&*payload);
-    if text.contains("there is no reactor running") {
-        panic!(
-            "{text} (hint: a tokio API that needs tokio's own runtime ran on a simloop loop; \
-             under simloop-tokio the one such method left is tokio's \
-             mpsc::Sender::send_timeout: write tokio::time::timeout(d, tx.send(v)) instead)"
-        );
+    if panic_text(&*payload).contains(NO_REACTOR) {
+        panic!("{}", panic_report(&*payload));
     }
     resume_unwind(payload)
 }
@@ -104,7 +118,7 @@ pub fn run_test<T: TestOutput>(path: &str, body: Body<'_, T>) -> T {
         let outcome = run_once(&mut lp, body);
         let failed = match &outcome {
             Ok(out) => out.failure(),
-            Err(Failed::Panic(p)) => Some(format!("panicked: {}", panic_text(&**p))),
+            Err(Failed::Panic(p)) => Some(format!("panicked: {}", panic_report(&**p))),
             Err(Failed::Loop(e)) => Some(e.to_string()),
         };
         if let Some(failure) = failed {
@@ -125,7 +139,7 @@ pub fn run_test<T: TestOutput>(path: &str, body: Body<'_, T>) -> T {
                 }
                 Some(failure) => Err(failure),
             },
-            Err(Failed::Panic(p)) => Err(format!("panicked: {}", panic_text(&*p))),
+            Err(Failed::Panic(p)) => Err(format!("panicked: {}", panic_report(&*p))),
             Err(Failed::Loop(e)) => Err(e.to_string()),
         });
         match explored {
