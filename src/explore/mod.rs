@@ -244,7 +244,7 @@ impl Explore {
     /// Runs only `schedule` (e.g. the token of an earlier report, to pin a regression test),
     /// instead of searching: no seeds, no shrinking. A failure is replayed once more to check
     /// that it reproduces, and reported with the token and the trace. A token that does not
-    /// fit the scenario (see [`ReplayMismatch`]) puts a warning line in the report; when the
+    /// fit the scenario (see [`ReplayMismatch`](crate::ReplayMismatch)) puts a warning line in the report; when the
     /// run passes, [`Explored::replay_mismatch`] has it (and it is printed to stderr).
     ///
     /// ```

@@ -8,17 +8,17 @@ use crate::explore::determinism::Divergence;
 use crate::explore::exhaustive::Coverage;
 use crate::{ReplayMismatch, Schedule};
 
-/// What [`explore`] did when every schedule passed.
+/// What [`explore`](fn@crate::explore) did when every schedule passed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Explored {
     /// How many schedules ran.
     pub runs: u64,
-    /// Under [`Explore::replay`], how the replayed schedule did not fit the scenario, if it
+    /// Under [`Explore::replay`](crate::Explore::replay), how the replayed schedule did not fit the scenario, if it
     /// did not: the run passed, but perhaps not the run the token was taken from.
     pub replay_mismatch: Option<ReplayMismatch>,
 }
 
-/// A failing schedule found by [`explore`], shrunk. `Display` is the report.
+/// A failing schedule found by [`explore`](fn@crate::explore), shrunk. `Display` is the report.
 ///
 /// Before it trusts a failure, `explore` replays its schedule: a deterministic scenario fails
 /// again, word for word. If it does not, the report says so instead of giving a token
@@ -27,14 +27,14 @@ pub struct Explored {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Failure {
     /// The seed whose schedule failed first; `None` for the schedule of
-    /// [`Explore::replay`].
+    /// [`Explore::replay`](crate::Explore::replay).
     pub seed: Option<u64>,
     /// How many runs it took to find it (the failing one included).
     pub runs: u64,
     /// The failure of the shrunk run: the scenario's error, or its panic. (When the failure
     /// did not reproduce, the failure of the first failing run.)
     pub message: String,
-    /// The shrunk failing schedule; replay it with [`Builder::schedule`]. (When the failure
+    /// The shrunk failing schedule; replay it with [`Builder::schedule`](crate::Builder::schedule). (When the failure
     /// did not reproduce, the schedule that did not repeat it: no replay token.)
     pub schedule: Schedule,
     /// The schedule of the first failing run, before shrinking (or the replayed one).
@@ -48,10 +48,10 @@ pub struct Failure {
     /// not deterministic, and no token would replay the failure.
     pub not_reproduced: Option<NotReproduced>,
     /// Set when the schedule replayed for the report did not fit the scenario: a token given
-    /// to [`Explore::replay`] that was taken from another version of it, or a scenario that
+    /// to [`Explore::replay`](crate::Explore::replay) that was taken from another version of it, or a scenario that
     /// is not deterministic. The report shows it as a warning line.
     pub replay_mismatch: Option<ReplayMismatch>,
-    /// Set by the systematic search ([`exhaust`]): how far it got, and the failing
+    /// Set by the systematic search ([`exhaust`](crate::exhaust)): how far it got, and the failing
     /// schedule's delays. Its schedule is not shrunk: no schedule with fewer delays fails.
     pub coverage: Option<Coverage>,
 }
@@ -146,7 +146,7 @@ impl fmt::Debug for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Why [`explore`] does not trust a failure it found: a replay of the failing schedule did
+/// Why [`explore`](fn@crate::explore) does not trust a failure it found: a replay of the failing schedule did
 /// not fail the same way, so the scenario is not deterministic. See
 /// [`Failure::not_reproduced`]; `Display` is that part of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
