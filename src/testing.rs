@@ -491,19 +491,13 @@ fn exhaustive_search(
     if let Some(coverage) = &failure.coverage {
         report.push_str(&format!("searched: {coverage}\n"));
     }
-    if failure.not_reproduced.is_some() {
-        describe_replayed(config, &failure, "", &mut report);
-        return Err(report);
-    }
-    let token = failure.schedule.to_string();
-    report.push_str(&format!(
-        "replay token: {token}   (the fewest delays of any failing schedule)\n\
-         pin it as a regression test:\n    {}\n\
-         or replay it once: SIMLOOP_REPLAY='{token}' cargo test -- {name} --exact\n",
-        config.pin_line(&token),
-    ));
-    describe_replayed(config, &failure, "failing run", &mut report);
-    Err(report)
+    Err(found(
+        config,
+        &failure,
+        report,
+        "the fewest delays of any failing schedule",
+        "failing run",
+    ))
 }
 
 /// The exploration mode.
@@ -529,31 +523,47 @@ fn explore_seeds(
         Err(failure) => failure,
     };
     let seed = failure.seed.map_or("?".to_string(), |s| s.to_string());
-    let mut report = format!(
+    let report = format!(
         "simloop test `{name}` failed under the schedule of seed {seed} (run {} of seeds \
          {seeds:?}{from}): {}\n",
         failure.runs, failure.message
     );
-    if failure.not_reproduced.is_some() {
-        describe_replayed(config, &failure, "", &mut report);
-        return Err(report);
-    }
-    let token = failure.schedule.to_string();
     let choices = |s: &Schedule| match s.choices().map_or(0, <[u32]>::len) {
         1 => "1 choice".to_string(),
         n => format!("{n} choices"),
     };
-    report.push_str(&format!(
-        "replay token: {token}   (shrunk from {} to {} in {} runs)\n\
-         pin it as a regression test:\n    {}\n\
-         or replay it once: SIMLOOP_REPLAY='{token}' cargo test -- {name} --exact\n",
+    let shrunk = format!(
+        "shrunk from {} to {} in {} runs",
         choices(&failure.original),
         choices(&failure.schedule),
         failure.shrink_runs,
+    );
+    Err(found(config, &failure, report, &shrunk, "shrunk run"))
+}
+
+/// The rest of the report of a failure a search found (`report` holds its first lines): the
+/// token (`about` it, in parentheses), the line that pins it, the command that replays it,
+/// and the trace of the `what` run; or, if it did not reproduce, why it is not trusted.
+fn found(
+    config: &TestConfig,
+    failure: &Failure,
+    mut report: String,
+    about: &str,
+    what: &str,
+) -> String {
+    if failure.not_reproduced.is_some() {
+        describe_replayed(config, failure, "", &mut report);
+        return report;
+    }
+    let (name, token) = (config.name(), failure.schedule.to_string());
+    report.push_str(&format!(
+        "replay token: {token}   ({about})\n\
+         pin it as a regression test:\n    {}\n\
+         or replay it once: SIMLOOP_REPLAY='{token}' cargo test -- {name} --exact\n",
         config.pin_line(&token),
     ));
-    describe_replayed(config, &failure, "shrunk run", &mut report);
-    Err(report)
+    describe_replayed(config, failure, what, &mut report);
+    report
 }
 
 /// The rest of a report from `explore`'s failure: a warning if the replayed token did not

@@ -135,26 +135,14 @@ impl Explore {
 
     /// The delay bound of the systematic search ([`exhaustive`](Self::exhaustive)): schedules
     /// with at most `k` delays. Turns the systematic search on.
-    pub fn max_delays(mut self, k: u32) -> Explore {
-        let mut settings = self.exhaustive.unwrap_or_default();
-        if self.exhaustive.is_none() {
-            self.runs = u64::MAX;
-        }
-        settings.max_delays = Some(k);
-        self.exhaustive = Some(settings);
-        self
+    pub fn max_delays(self, k: u32) -> Explore {
+        self.systematic(|s| s.max_delays = Some(k))
     }
 
     /// No delay bound: the systematic search runs the whole choice tree (or until the run
     /// budget). Turns the systematic search on.
-    pub fn unbounded(mut self) -> Explore {
-        let mut settings = self.exhaustive.unwrap_or_default();
-        if self.exhaustive.is_none() {
-            self.runs = u64::MAX;
-        }
-        settings.max_delays = None;
-        self.exhaustive = Some(settings);
-        self
+    pub fn unbounded(self) -> Explore {
+        self.systematic(|s| s.max_delays = None)
     }
 
     /// Partial-order reduction for the systematic search: schedules that only reorder steps
@@ -167,13 +155,18 @@ impl Explore {
     ///
     /// The reduced search finds every failure the plain one finds when both run the whole
     /// tree; under a delay bound it runs the representatives with at most that many delays.
-    pub fn reduce(mut self) -> Explore {
-        let mut settings = self.exhaustive.unwrap_or_default();
+    pub fn reduce(self) -> Explore {
+        self.systematic(|s| s.reduce = true)
+    }
+
+    /// Turns the systematic search on (with no run budget, unless one is set later) and
+    /// changes one of its settings.
+    fn systematic(mut self, set: impl FnOnce(&mut exhaustive::Settings)) -> Explore {
         if self.exhaustive.is_none() {
             self.runs = u64::MAX;
         }
-        settings.reduce = true;
-        self.exhaustive = Some(settings);
+        let settings = self.exhaustive.get_or_insert_with(Default::default);
+        set(settings);
         self
     }
 
